@@ -943,7 +943,12 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     /* Guest RAM is <memory> (currentMemory is the balloon's target, set by
      * the daemon before the guest runs). vireo-vmm takes MiB like QEMU's
      * plain -m; round up the KiB definition. */
-    addf2(&a, "-m", xasprintf("%llu", (def->memory_kib + 1023) / 1024));
+    if (def->max_memory_kib) /* <maxMemory slots='N'>: DIMM slots, as libvirt's -m */
+        addf2(&a, "-m",
+              xasprintf("%llu,slots=%u,maxmem=%lluk", (def->memory_kib + 1023) / 1024,
+                        def->max_memory_slots, def->max_memory_kib));
+    else
+        addf2(&a, "-m", xasprintf("%llu", (def->memory_kib + 1023) / 1024));
     if (backing(def, "locked")) /* libvirt raises RLIMIT_MEMLOCK for it (vmm-start.c) */
         addf2(&a, "-overcommit", xstrdup("mem-lock=on"));
     unsigned cur = def->vcpus_current ? def->vcpus_current : def->vcpus;

@@ -90,7 +90,13 @@ static const struct vmm_support_rule rules[] = {
     {"memory", NULL, H, 0, "guest RAM (-m)"},
     {"currentMemory", NULL, H, 0,
      "the virtio balloon's target, set before the guest runs (no balloon: all of <memory>)"},
-    {"maxMemory", NULL, P, 16, "memory hot-plug is not supported yet"},
+    {"maxMemory", "pc/q35 with a NUMA cell", H, 0,
+     "-m SIZE,slots=N,maxmem=MAX: DIMM slots and the device-memory region (ACPI memory "
+     "hot-plug)"},
+    {"maxMemory", "without a NUMA cell", R, 0,
+     "At least one numa node has to be configured when enabling memory hotplug"},
+    {"maxMemory", "microvm", R, 0,
+     "machine 'microvm' has no memory hot-plug: it needs 'pc' or 'q35'"},
     {"vcpu", NULL, H, 0, "-smp N,maxcpus=M"},
     {"vcpu@current", "the maximum", H, 0, "-smp N,maxcpus=N"},
     {"vcpu@current", "fewer", H, 0,
@@ -816,8 +822,21 @@ static int check_numa(const struct domain_def *def, struct verr *err)
 static int check_cpus(const struct domain_def *def, struct verr *err)
 {
     int r;
-    if (def->max_memory_kib && (r = probe_present("maxMemory", "<maxMemory>", err)))
-        return r;
+    if (def->max_memory_kib) {
+        /* libvirt (x86) asks for a NUMA cell with memory hot-plug; vireo-vmm's DIMMs are pc's
+         * and q35's. */
+        const char *cond = "pc/q35 with a NUMA cell";
+        const struct xnode *numa = numa_of(def);
+        bool cell = false;
+        for (size_t i = 0; numa && i < numa->nkids; i++)
+            cell |= numa->kids[i]->name && !strcmp(numa->kids[i]->name, "cell");
+        if (!strcmp(vmm_support_machine_family(def->os_machine), "microvm"))
+            cond = "microvm";
+        else if (!cell)
+            cond = "without a NUMA cell";
+        if ((r = probe("maxMemory", cond, "<maxMemory>", err)))
+            return r;
+    }
     if (def->vcpus_current && def->vcpus_current != def->vcpus) {
         char *shown = xasprintf("<vcpu current='%u'>%u</vcpu>", def->vcpus_current, def->vcpus);
         r = probe("vcpu@current", "fewer", shown, err); /* vCPU hot-plug: every machine */

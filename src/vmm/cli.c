@@ -14,6 +14,7 @@
 #include "vmm/cli-opts.h"
 #include "vmm/dev/device.h"
 #include "vmm/dev/fw-cfg.h"
+#include "vmm/memory-hotplug.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -79,16 +80,17 @@ bad:
 static int opt_m(struct vmm_config *cfg, const char *opt, const char *arg, struct verr *err)
 {
     char *copy = own(cfg, xstrdup(arg)), *cur = copy, *item;
-    const char *size = NULL;
+    const char *size = NULL, *slots = NULL, *maxmem = NULL;
     bool first = true;
     while ((item = cli_next_item(&cur))) {
         if (str_starts_with(item, "size="))
             size = item + 5;
         else if (first && !strchr(item, '='))
             size = item;
-        else if (str_starts_with(item, "slots=") || str_starts_with(item, "maxmem="))
-            return verr_set(err, ENOTSUP, "%s %s: memory hotplug (%.*s) is not supported", opt, arg,
-                            (int)strcspn(item, "="), item);
+        else if (str_starts_with(item, "slots="))
+            slots = item + 6;
+        else if (str_starts_with(item, "maxmem="))
+            maxmem = item + 7;
         else
             return verr_set(err, EINVAL, "%s %s: unknown parameter '%s'", opt, arg, item);
         first = false;
@@ -104,6 +106,45 @@ static int opt_m(struct vmm_config *cfg, const char *opt, const char *arg, struc
     if (bytes > (1ull << 40))
         return verr_set(err, EINVAL, "%s %s: more than 1 TiB of guest memory", opt, arg);
     cfg->mem_size = bytes;
+    cfg->mem_slots = 0;
+    cfg->max_mem = 0;
+    /* QEMU's checks and words (7.2's machine memory properties and pc_memory_init). */
+    uint64_t n = 0, max = 0;
+    if (slots && (str_to_u64(slots, 10, &n) < 0 || n > UINT32_MAX))
+        return verr_set(err, EINVAL, "%s %s: invalid slots '%s'", opt, arg, slots);
+    if (slots && !maxmem)
+        return verr_set(err, EINVAL, "%s %s: slots specified but no max-size", opt, arg);
+    if (!maxmem)
+        return 0;
+    if (str_parse_size(maxmem, 1, &max) < 0) /* QEMU: a size property, bytes by default */
+        return verr_set(err, EINVAL, "%s %s: invalid maxmem '%s'", opt, arg, maxmem);
+    if (max < bytes)
+        return verr_set(err, EINVAL,
+                        "%s %s: invalid value of maxmem: maximum memory size (0x%llx) must be at "
+                        "least the initial memory size (0x%llx)",
+                        opt, arg, (unsigned long long)max, (unsigned long long)bytes);
+    if (n && max == bytes)
+        return verr_set(err, EINVAL,
+                        "%s %s: invalid value of maxmem: memory slots were specified but maximum "
+                        "memory size (0x%llx) is equal to the initial memory size (0x%llx)",
+                        opt, arg, (unsigned long long)max, (unsigned long long)bytes);
+    if (!n) /* QEMU keeps the room for virtio-mem and the like, which vireo-vmm lacks */
+        return verr_set(err, ENOTSUP,
+                        "%s %s: maxmem without slots: vireo-vmm's only memory device is pc-dimm, "
+                        "which needs slots",
+                        opt, arg);
+    if (n > MEMHP_MAX_SLOTS)
+        return verr_set(err, EINVAL, "%s %s: unsupported amount of memory slots: %llu", opt, arg,
+                        (unsigned long long)n);
+    if (max % 4096)
+        return verr_set(err, EINVAL,
+                        "%s %s: maximum memory size must by aligned to multiple of 4096 bytes", opt,
+                        arg);
+    if (max - bytes > MEMHP_MAX_DEVICE_MEMORY)
+        return verr_set(err, EINVAL, "%s %s: more than %llu GiB of memory for DIMMs", opt, arg,
+                        (unsigned long long)(MEMHP_MAX_DEVICE_MEMORY >> 30));
+    cfg->mem_slots = (unsigned)n;
+    cfg->max_mem = max;
     return 0;
 }
 
@@ -716,6 +757,16 @@ static int numa_finish(struct vmm_config *cfg, struct verr *err)
         return verr_set(err, EINVAL,
                         "-mem-path: cannot be used with -numa node,memdev= (give "
                         "each memory-backend-file its mem-path)");
+    /* A pc-dimm's backend is its memory, not a node's (its own checks are at plug time). */
+    for (unsigned i = 0; i < cfg->nr_devices; i++) {
+        const char *md = pc_dimm_config_memdev(cfg->devices[i]);
+        bool found = false;
+        for (unsigned k = 0; md && k < cfg->numa.nr_memdevs; k++)
+            if (str_eq(cfg->numa.memdevs[k].id, md))
+                cfg->numa.memdevs[k].dimm = found = true;
+        if (md && !found)
+            return verr_set(err, ENOENT, "%s: Device '%s' not found", cfg->devices[i]->what, md);
+    }
     return numa_config_finish(&cfg->numa, cfg->mem_size, cfg->max_cpus, cfg->sockets, cfg->cores,
                               cfg->threads, err);
 }
@@ -1033,6 +1084,7 @@ const char *cli_help_text(void)
            "  -name NAME                  VM name (query-name)\n"
            "  -uuid UUID                  VM UUID (query-uuid)\n"
            "  -m [size=]SIZE              guest RAM, MiB by default, k/M/G/T suffixes (128M)\n"
+           "  -m SIZE,slots=N,maxmem=MAX  N DIMM slots (pc, q35) for up to MAX of memory in all\n"
            "  -mem-path PATH              back RAM with a file in PATH (hugetlbfs or tmpfs)\n"
            "  -mem-prealloc               allocate all of RAM up front\n"
            "  -overcommit mem-lock=on|off[,cpu-pm=off]\n"
@@ -1078,6 +1130,7 @@ const char *cli_help_text(void)
            "  -device pcie-pci-bridge|pci-bridge,id=ID[,chassis_nr=N]   PCI bus ID, 32 slots "
            "(q35|pc)\n"
            "  -device isa-debug-exit[,iobase=PORT][,iosize=N]\n"
+           "  -device pc-dimm,memdev=ID[,id=ID][,node=N][,addr=A][,slot=S]   a DIMM in a -m slot\n"
            "  -drive "
            "file=PATH[,format=FMT][,if=none|virtio|ide|pflash][,index=N][,unit=N][,id=ID]\n"
            "         [,cache=MODE][,readonly=on][,discard=unmap][,snapshot=on][,media=cdrom]\n"

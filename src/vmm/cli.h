@@ -44,6 +44,10 @@ struct vmm_config {
     const char *name; /* -name */
     char uuid[37];    /* -uuid, lower case; "" when not given */
     uint64_t mem_size;
+    /* -m slots=,maxmem=: pc-dimm slots and the most memory with DIMMs (memory-hotplug.h);
+     * max_mem 0: no maxmem given (then no slots). */
+    unsigned mem_slots;
+    uint64_t max_mem;
     const char *mem_path;
     bool mem_prealloc;
     bool mem_lock; /* -overcommit mem-lock=on: mlockall() before guest RAM is mapped */

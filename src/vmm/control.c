@@ -14,6 +14,7 @@
 #include "vmm/backends.h"
 #include "vmm/cli.h"
 #include "vmm/vcpu-hotplug.h"
+#include "vmm/memory-hotplug.h"
 #include "vmm/dev/block-qmp.h"
 #include "vmm/dev/chardev.h"
 #include "vmm/dev/device.h"
@@ -189,6 +190,7 @@ int control_create(struct vm *vm, const char *path, struct control **out, struct
         (r = display_qmp_register(c->server, vm)) < 0 ||
         (r = qmp_cpu_register(c->server, vm)) < 0 ||
         (r = vcpu_hotplug_register_qmp(c->server, vm)) < 0 ||
+        (r = memhp_register_qmp(c->server, vm)) < 0 ||
         (vm->migration && (r = migration_qmp_register(c->server, vm->migration)) < 0)) {
         verr_set(err, -r, "QMP: cannot register the VM commands");
         control_free(c);

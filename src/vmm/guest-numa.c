@@ -392,7 +392,7 @@ int numa_config_finish(struct numa_config *nc, uint64_t ram_size, unsigned cpus,
 {
     if (nc->nr_nodes == 0) {
         for (unsigned i = 0; i < nc->nr_memdevs; i++)
-            if (!nc->have_ram_memdev || i != nc->ram_memdev)
+            if ((!nc->have_ram_memdev || i != nc->ram_memdev) && !nc->memdevs[i].dimm)
                 return verr_set(err, ENOTSUP,
                                 "memory backend '%s' is not used: vireo-vmm uses memory "
                                 "backends only as -numa node memdev= or -M memory-backend=",
@@ -404,7 +404,7 @@ int numa_config_finish(struct numa_config *nc, uint64_t ram_size, unsigned cpus,
         if (!nc->nodes[i].present)
             return verr_set(err, EINVAL, "numa: Node ID missing: %u", i);
     for (unsigned i = 0; i < nc->nr_memdevs; i++)
-        if (nc->memdevs[i].node < 0)
+        if (nc->memdevs[i].node < 0 && !nc->memdevs[i].dimm)
             return verr_set(err, ENOTSUP,
                             "memory backend '%s' is not used by any -numa node "
                             "(vireo-vmm uses memory backends only as node memory)",

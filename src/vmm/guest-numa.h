@@ -47,6 +47,7 @@ struct memdev_spec {
     enum memdev_policy policy;
     uint64_t host_nodes; /* bit N: host node N */
     int node;            /* the guest node using it, -1 none (set by numa_config_finish) */
+    bool dimm;           /* a pc-dimm's memdev= (memory-hotplug.h), not guest RAM */
 };
 
 struct numa_node_spec {

@@ -65,6 +65,7 @@
 #include "vmm/vcpu-hotplug.h"
 #include "vmm/kvm/vcpu.h"
 #include "vmm/machine.h"
+#include "vmm/memory-hotplug.h"
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -183,6 +184,14 @@ static int build_acpi(struct vm *vm, struct verr *err)
         ms->acpi.gpe0_len = pc ? ACPI_PM_GPE0_LEN : ACPI_PM_ICH9_GPE0_LEN;
         ms->acpi.cpuhp_port = vcpu_hotplug_port(vm);
         ms->acpi.cpuhp_legacy = pc;
+        ms->acpi.cpuhp = true;
+    }
+    if (vm->memhp) {
+        bool pc = vm->cfg->machine.kind == MACHINE_PC;
+        ms->acpi.gpe0_base =
+            pc ? PORT_ACPI_GPE0 : (uint16_t)(ms->acpi.pm_base + ACPI_PM_ICH9_GPE0_OFF);
+        ms->acpi.gpe0_len = pc ? ACPI_PM_GPE0_LEN : ACPI_PM_ICH9_GPE0_LEN;
+        ms->acpi.memhp_slots = vm->cfg->mem_slots;
     }
     if (vm->cfg->machine.kind == MACHINE_Q35) {
         uint64_t ecam = pci_bus_ecam(vm->pci);
@@ -339,6 +348,15 @@ static int fill_fw_cfg(struct vm *vm, struct fw_cfg *fc, struct verr *err)
         uint8_t v[2];
         put16(v, (uint16_t)cfg->boot.splash_time);
         r = fw_cfg_add_file(fc, "etc/boot-menu-wait", v, 2, err);
+    }
+    if (r == 0 && vm->memhp) {
+        /* etc/reserved-memory-end: where the DIMMs' region ends (QEMU's, rounded up to 1 GiB),
+         * so the firmware puts no 64-bit BAR in it. */
+        uint64_t base, size;
+        uint8_t v[8];
+        memhp_region(vm, &base, &size);
+        put64(v, (base + size + (1ull << 30) - 1) & ~((1ull << 30) - 1));
+        r = fw_cfg_add_file(fc, "etc/reserved-memory-end", v, 8, err);
     }
     if (r == 0) {
         /* S3 and S4 are off (bit 7 clear): vireo-vmm cannot suspend a guest. */
@@ -563,6 +581,9 @@ int machine_pc_create(struct vm *vm, struct verr *err)
     ms->cpus.max_cpus = cfg->max_cpus;
     ms->cpus.numa = &cfg->numa;
     ms->cpus.ram_low_end = guest_mem_low_end(&vm->mem);
+    ms->cpus.ram_size = cfg->mem_size;
+    if (vm->memhp)
+        memhp_region(vm, &ms->cpus.memhp_base, &ms->cpus.memhp_size);
     ms->acpi = (struct acpi_config){
         .chipset = mc->kind == MACHINE_PC ? ACPI_CHIPSET_PIIX : ACPI_CHIPSET_ICH9,
         .cpus = &ms->cpus,

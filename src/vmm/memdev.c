@@ -203,6 +203,45 @@ void memdev_discard(struct guest_mem *gm, const struct numa_config *nc)
     }
 }
 
+/* Gives m's properties to [p, p + m->size): its file or sharing (replacing the mapping in
+ * place), dump and merge advice, host policy and preallocation. off: where p is in guest RAM
+ * (names a file's temporary copy). */
+static int apply_one(const struct memdev_spec *m, uint8_t *p, uint64_t off, bool no_dump,
+                     bool merge, bool prealloc_all, struct verr *err)
+{
+    if (m->file || m->memfd || m->share) {
+        int fd = -1, flags = (m->share ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
+        if (m->file && (fd = open_file(m, off, err)) < 0)
+            return fd;
+        if (m->memfd && (fd = open_memfd(m, err)) < 0)
+            return fd;
+        if (!m->file && !m->memfd)
+            flags |= MAP_ANONYMOUS | MAP_NORESERVE;
+        void *q = mmap(p, m->size, PROT_READ | PROT_WRITE, flags, fd, 0);
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        if (q == MAP_FAILED)
+            return verr_errno(err, e, "memory backend '%s': cannot map %llu MiB%s%s", m->id,
+                              (unsigned long long)(m->size >> 20), m->file ? " of " : "",
+                              m->file ? m->mem_path : "");
+    }
+    if ((m->dump == 0 || (m->dump < 0 && no_dump)) && madvise(p, m->size, MADV_DONTDUMP))
+        return verr_errno(err, errno, "memory backend '%s': dump=off", m->id);
+    if (m->dump == 1 && madvise(p, m->size, MADV_DODUMP))
+        return verr_errno(err, errno, "memory backend '%s': dump=on", m->id);
+    if ((m->merge == 1 || (m->merge < 0 && merge)) && madvise(p, m->size, MADV_MERGEABLE) < 0)
+        return verr_errno(err, errno, "memory backend '%s': merge=on", m->id);
+    if (m->merge == 0 && madvise(p, m->size, MADV_UNMERGEABLE) < 0)
+        return verr_errno(err, errno, "memory backend '%s': merge=off", m->id);
+    int r = set_policy(m, p, err);
+    if (r < 0)
+        return r;
+    if ((m->prealloc || prealloc_all) && (r = populate_threads(m, p, err)) < 0)
+        return r;
+    return 0;
+}
+
 int memdev_apply(struct guest_mem *gm, const struct numa_config *nc, bool prealloc_all,
                  struct verr *err)
 {
@@ -211,41 +250,29 @@ int memdev_apply(struct guest_mem *gm, const struct numa_config *nc, bool preall
     const struct memdev_spec *m;
     while ((m = part(nc, i, &i))) {
         i++;
-        uint8_t *p = gm->host + off;
         if (off + m->size > gm->size)
             return verr_set(err, EINVAL, "memory backend '%s' is beyond guest RAM", m->id);
-        if (m->file || m->memfd || m->share) {
-            int fd = -1, flags = (m->share ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
-            if (m->file && (fd = open_file(m, off, err)) < 0)
-                return fd;
-            if (m->memfd && (fd = open_memfd(m, err)) < 0)
-                return fd;
-            if (!m->file && !m->memfd)
-                flags |= MAP_ANONYMOUS | MAP_NORESERVE;
-            void *q = mmap(p, m->size, PROT_READ | PROT_WRITE, flags, fd, 0);
-            int e = errno;
-            if (fd >= 0)
-                close(fd);
-            if (q == MAP_FAILED)
-                return verr_errno(err, e, "memory backend '%s': cannot map %llu MiB%s%s", m->id,
-                                  (unsigned long long)(m->size >> 20), m->file ? " of " : "",
-                                  m->file ? m->mem_path : "");
-        }
-        if ((m->dump == 0 || (m->dump < 0 && gm->no_dump)) && madvise(p, m->size, MADV_DONTDUMP))
-            return verr_errno(err, errno, "memory backend '%s': dump=off", m->id);
-        if (m->dump == 1 && madvise(p, m->size, MADV_DODUMP))
-            return verr_errno(err, errno, "memory backend '%s': dump=on", m->id);
-        if ((m->merge == 1 || (m->merge < 0 && gm->merge)) &&
-            madvise(p, m->size, MADV_MERGEABLE) < 0)
-            return verr_errno(err, errno, "memory backend '%s': merge=on", m->id);
-        if (m->merge == 0 && madvise(p, m->size, MADV_UNMERGEABLE) < 0)
-            return verr_errno(err, errno, "memory backend '%s': merge=off", m->id);
-        int r = set_policy(m, p, err);
+        int r = apply_one(m, gm->host + off, off, gm->no_dump, gm->merge, prealloc_all, err);
         if (r < 0)
-            return r;
-        if ((m->prealloc || prealloc_all) && (r = populate_threads(m, p, err)) < 0)
             return r;
         off += m->size;
     }
+    return 0;
+}
+
+int memdev_map(const struct memdev_spec *m, bool no_dump, bool merge, bool prealloc_all,
+               uint8_t **out, struct verr *err)
+{
+    void *p = mmap(NULL, m->size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return verr_errno(err, errno, "memory backend '%s': cannot map %llu MiB", m->id,
+                          (unsigned long long)(m->size >> 20));
+    int r = apply_one(m, p, 0, no_dump, merge, prealloc_all, err);
+    if (r < 0) {
+        munmap(p, m->size);
+        return r;
+    }
+    *out = p;
     return 0;
 }

@@ -17,6 +17,11 @@
 int memdev_apply(struct guest_mem *gm, const struct numa_config *nc, bool prealloc_all,
                  struct verr *err);
 
+/* Maps backend m on its own (a DIMM's memory, memory-hotplug.h) with all of the above;
+ * *out is m->size bytes, for munmap. no_dump, merge: the machine's defaults. */
+int memdev_map(const struct memdev_spec *m, bool no_dump, bool merge, bool prealloc_all,
+               uint8_t **out, struct verr *err);
+
 /* discard-data=on: drops the pages of those backends' files (at exit, before unmapping). */
 void memdev_discard(struct guest_mem *gm, const struct numa_config *nc);
 

@@ -15,6 +15,7 @@
 #include "vmm/machine.h"
 #include "vmm/state/migration.h"
 #include "vmm/vcpu-hotplug.h"
+#include "vmm/memory-hotplug.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -450,6 +451,8 @@ int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct v
     if ((r = kvm_create_vm(&vm->kvm, &vm->mem, !cfg->machine.no_pit, err)) < 0)
         return r;
     PHASE("creating the VM with its memory, irqchip and PIT");
+    if ((r = memhp_init(vm, err)) < 0) /* before the devices: pc-dimm plugs into it */
+        return r;
     if ((r = cpuid_get_supported(vm->kvm.fd, &vm->supported_cpuid, err)) < 0)
         return r;
     if ((r = check_cpu_model(vm, err)) < 0)
@@ -480,9 +483,12 @@ int vm_create(struct vm *vm, struct vmm_config *cfg, struct loop *loop, struct v
     vm->boot_cfg.cmdline = cfg->append;
     vm->boot_cfg.platform.nr_cpus = cfg->cpus;
     vm->boot_cfg.platform.max_cpus = cfg->max_cpus;
-    vm->boot_cfg.platform.gpe0 = cfg->max_cpus > cfg->cpus && vm->acpi_gpe;
+    vm->boot_cfg.platform.gpe0 = (cfg->max_cpus > cfg->cpus || vm->memhp) && vm->acpi_gpe;
     vm->boot_cfg.platform.numa = &cfg->numa;
     vm->boot_cfg.platform.ram_low_end = guest_mem_low_end(&vm->mem);
+    vm->boot_cfg.platform.ram_size = cfg->mem_size;
+    if (vm->memhp)
+        memhp_region(vm, &vm->boot_cfg.platform.memhp_base, &vm->boot_cfg.platform.memhp_size);
     /* PS/2 is described to the guest when there is a display to carry its input. */
     vm->boot_cfg.platform.ps2 = cfg->vnc.enabled || display_has_source(vm->display);
     for (unsigned i = 0; i < cfg->max_cpus; i++)
@@ -537,6 +543,7 @@ void vm_destroy(struct vm *vm)
     vm->vcpus = NULL;
     vm->nr_vcpus = 0;
     vcpu_hotplug_destroy(vm);
+    memhp_destroy(vm);
     machine_destroy(vm);
     iothread_set_destroy(&vm->iothreads); /* after the devices that ran on them */
     throttle_groups_free(&vm->throttle_groups);

@@ -39,6 +39,7 @@ struct json_object;
 struct display;
 struct vnc_server;
 struct vcpu_hotplug;
+struct memory_hotplug;
 
 /* QMP's RunState names (query-status "status"). */
 enum vm_status {
@@ -94,9 +95,10 @@ struct vm {
     struct boot_state boot;
     struct bus pio, mmio;
     struct loop *loop;
-    unsigned nr_vcpus;          /* present; grows under lock with a hot-plug (vcpu-hotplug.h) */
-    struct vcpu *vcpus;         /* -smp maxcpus slots, the first nr_vcpus present */
-    struct vcpu_hotplug *cpuhp; /* the ACPI CPU hot-plug register block, or NULL */
+    unsigned nr_vcpus;            /* present; grows under lock with a hot-plug (vcpu-hotplug.h) */
+    struct vcpu *vcpus;           /* -smp maxcpus slots, the first nr_vcpus present */
+    struct vcpu_hotplug *cpuhp;   /* the ACPI CPU hot-plug register block, or NULL */
+    struct memory_hotplug *memhp; /* -m slots: the DIMMs and their register block, or NULL */
 
     /* Backends and devices (vmm/backends.h, vmm/dev/device.h; each device owns its lock):
      * the backends the command line declared, the chardevs opened from them (same order),

@@ -4,8 +4,17 @@
  * sample of pages in every usable region really holds data. Sampling, not
  * sweeping: guest kernel code is emulated on this machine (see README).
  * RAM above 4 GiB is sampled through the paging window (lib/paging.h).
+ *
+ * DIMMs (memhp_slots=N): as an OS's ACPI memory hot-plug driver does, each
+ * slot of QEMU's memory hot-plug register block (port memhp_port=, 0x0a00 by
+ * default: select, then address, size, node and status) is read and printed
+ * ("# memhp: slot ..."), the slot past the last must read 0, an enabled DIMM
+ * must lie outside the e820's RAM (the guest learns of it only from ACPI)
+ * and its first, middle and last words must hold data. memhp_dimms=K: K
+ * slots hold a DIMM.
  */
 #include "guest.h"
+#include "lib/io.h"
 #include "lib/libc.h"
 #include "lib/paging.h"
 
@@ -67,6 +76,55 @@ static bool sample_ok(const struct boot_info *bi, uint64_t a)
         overlaps(a, 8, bi->initrd_addr, bi->initrd_size))
         return false;
     return true;
+}
+
+#define MEMHP_ADDR_LO   0x00 /* write: the selector */
+#define MEMHP_ADDR_HI   0x04
+#define MEMHP_SIZE_LO   0x08
+#define MEMHP_SIZE_HI   0x0c
+#define MEMHP_PROXIMITY 0x10
+#define MEMHP_STATUS    0x14
+
+static void test_memhp(struct guest *g, uint64_t slots)
+{
+    struct tap *t = &g->tap;
+    const struct boot_info *bi = &g->boot;
+    uint64_t port = 0x0a00, want = 0, enabled = 0;
+    param_u64(g, "memhp_port", false, true, &port);
+    bool have_want = param_u64(g, "memhp_dimms", false, false, &want);
+    for (uint64_t s = 0; s <= slots; s++) {
+        uint16_t p = (uint16_t)port;
+        outl(p + MEMHP_ADDR_LO, (uint32_t)s);
+        uint64_t addr = inl(p + MEMHP_ADDR_LO) | (uint64_t)inl(p + MEMHP_ADDR_HI) << 32;
+        uint64_t size = inl(p + MEMHP_SIZE_LO) | (uint64_t)inl(p + MEMHP_SIZE_HI) << 32;
+        uint32_t node = inl(p + MEMHP_PROXIMITY);
+        uint8_t status = inb(p + MEMHP_STATUS);
+        if (s == slots) {
+            tap_ok(t, !addr && !size && !node && !status,
+                   "memhp: the selector past the last slot (%lu) reads 0", s);
+            break;
+        }
+        tap_printf(t, "# memhp: slot %lu addr 0x%lx size 0x%lx node %u status 0x%x\n", s, addr,
+                   size, node, status);
+        if (!(status & 1))
+            continue;
+        enabled++;
+        bool in_e820 = false;
+        for (uint32_t i = 0; i < bi->map_stored; i++) {
+            const struct memmap_entry *e = &bi->map[i];
+            if (e->type == E820_RAM && overlaps(addr, size, e->addr, e->size))
+                in_e820 = true;
+        }
+        tap_ok(t, size && !in_e820, "memhp: slot %lu's DIMM is outside the e820's RAM", s);
+        bool ok = true;
+        for (unsigned k = 0; k < 3; k++) {
+            uint64_t a = (addr + (size - 8) / 2 * k) & ~7ull;
+            ok = ok && paging_map_high(a) && probe(a);
+        }
+        tap_ok(t, ok, "memhp: slot %lu's DIMM (0x%lx, %lu MiB) holds data", s, addr, size >> 20);
+    }
+    if (have_want)
+        tap_ok(t, enabled == want, "memhp: %lu slots hold a DIMM (memhp_dimms=%lu)", enabled, want);
 }
 
 void test_mem(struct guest *g)
@@ -142,4 +200,8 @@ void test_mem(struct guest *g)
         }
     }
     tap_ok(t, probed > 0 && bad == 0, "mem: %u sampled words across usable RAM hold data", probed);
+
+    uint64_t slots;
+    if (param_u64(g, "memhp_slots", false, false, &slots))
+        test_memhp(g, slots);
 }

@@ -5,7 +5,9 @@
  * mem ...", "# numa: distance ...") so the host can compare them with the
  * command line and with QEMU's, and checks what holds whatever the layout:
  * every enabled APIC of the MADT has a node, the ranges add up to mem= (less
- * the 640 KiB-1 MiB hole), there are numa_nodes= nodes, and the SLIT has 10
+ * the 640 KiB-1 MiB hole; a hot-pluggable range, where -m slots' DIMMs go,
+ * is printed as "# numa: hotplug mem ..." and not counted), there are
+ * numa_nodes= nodes, and the SLIT has 10
  * on its diagonal and nothing below 10. Offsets: ACPI 6.4, 5.2.16 and 5.2.17.
  */
 #include "guest.h"
@@ -66,6 +68,12 @@ void test_numa(struct guest *g)
         } else if (type == 1 && len == 40 && (rd32(p + 28) & 1)) {
             uint32_t node = rd32(p + 2);
             uint64_t base = rd64(p + 8), size = rd64(p + 16);
+            if (rd32(p + 28) & 2) { /* hot-pluggable: where DIMMs go (-m slots), not RAM */
+                tap_printf(t, "# numa: hotplug mem 0x%lx-0x%lx node %u\n", base, base + size - 1,
+                           node);
+                p += len;
+                continue;
+            }
             tap_printf(t, "# numa: mem 0x%lx-0x%lx node %u\n", base, base + size - 1, node);
             total += size;
             if (node < 64)

@@ -22,6 +22,7 @@
 #include "vmm/boot/bytes.h"
 #include "vmm/boot/layout.h"
 #include "vmm/dev/pci.h"
+#include "vmm/memory-hotplug.h"
 
 #include <errno.h>
 #include <string.h>
@@ -381,6 +382,336 @@ static void build_cpu_hotplug(struct buf *dsdt, struct buf *sb, const struct acp
     buf_free(&blk2);
 }
 
+/* Raw AML for the memory hot-plug methods: a binary operator (Add, Subtract, Or, ShiftLeft)
+ * with a target (a name, or none), LLess, Increment, and CreateQWordField. */
+#define AML_OP_ADD        0x72
+#define AML_OP_SUBTRACT   0x74
+#define AML_OP_SHIFT_LEFT 0x79
+#define AML_OP_OR         0x7d
+static void aml_binop(struct buf *out, uint8_t op, const struct buf *a, const struct buf *b,
+                      const char *target)
+{
+    buf_append_byte(out, op);
+    buf_append(out, a->data, a->len);
+    buf_append(out, b->data, b->len);
+    if (target)
+        aml_namestring(out, target);
+    else
+        buf_append_byte(out, 0x00); /* NullName: no target */
+}
+
+static void aml_lless(struct buf *out, const struct buf *a, const struct buf *b)
+{
+    buf_append_byte(out, 0x95);
+    buf_append(out, a->data, a->len);
+    buf_append(out, b->data, b->len);
+}
+
+static void aml_create_qword_field(struct buf *out, const char *buffer, unsigned index,
+                                   const char *name)
+{
+    buf_append_byte(out, 0x8f);
+    aml_namestring(out, buffer);
+    aml_integer(out, index);
+    aml_namestring(out, name);
+}
+
+/* "MP00".. : the memory device of slot i (i < 256). */
+static void mem_device_name(char name[5], unsigned i)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    name[0] = 'M';
+    name[1] = 'P';
+    name[2] = hex[(i >> 4) & 0xf];
+    name[3] = hex[i & 0xf];
+    name[4] = '\0';
+}
+
+/* Acquire(MLCK); MSEL = Arg0 : how each per-slot method starts. */
+static void mem_select(struct buf *body, struct buf *a, struct buf *b)
+{
+    aml_acquire(body, "MLCK");
+    term_arg(a, 0);
+    term_name(b, "MSEL");
+    aml_store(body, a, b);
+}
+
+/*
+ * QEMU's memory hot-plug interface (hw/acpi/memory_hotplug.c's AML, by its behaviour):
+ * \_SB.PCI0.MHPD claims the register block (memory-hotplug.h) and holds its region HPMR;
+ * \_SB.MHPC (PNP0A06, "DIMM devices") has the block's fields, MLCK, the methods each slot's
+ * device MPxx (PNP0C80) calls with its _UID (MRST: _STA, MCRS: _CRS, MPXM: _PXM, MOST:
+ * _OST, MEJ0: _EJ0), MTFY (Notify of a slot's device) and MSCN, which walks the slots for
+ * insert and remove events; \_GPE._E03 (GPE0 bit 3) runs it. The DSDT is revision 2 (64-bit
+ * integers), so MCRS builds the QWordMemory range directly (QEMU's, for revision-1 tables,
+ * splits it in halves and returns a DWordMemory below 4 GiB: DIMMs here are all above).
+ */
+static void build_memory_hotplug(struct buf *gpe, struct buf *sb, const struct acpi_config *c)
+{
+    struct buf body, dev, mhpc, t, a, b, blk, blk2;
+    buf_init(&body);
+    buf_init(&dev);
+    buf_init(&mhpc);
+    buf_init(&t);
+    buf_init(&a);
+    buf_init(&b);
+    buf_init(&blk);
+    buf_init(&blk2);
+    unsigned slots = c->memhp_slots;
+
+    /* \_SB.PCI0.MHPD: the ports, and the region. */
+    aml_string(&t, "PNP0A06");
+    aml_name(&dev, "_HID", &t);
+    buf_reset(&t);
+    aml_string(&t, "Memory hotplug resources");
+    aml_name(&dev, "_UID", &t);
+    aml_res_io(&blk, MEMHP_PORT, MEMHP_LEN);
+    buf_reset(&t);
+    aml_resource_template(&t, &blk);
+    aml_name(&dev, "_CRS", &t);
+    aml_opregion_io(&dev, "HPMR", MEMHP_PORT, MEMHP_LEN);
+    aml_device(sb, "PCI0MHPD", &dev);
+
+    /* \_SB.MHPC */
+    buf_reset(&t);
+    aml_string(&t, "PNP0A06");
+    aml_name(&mhpc, "_HID", &t);
+    buf_reset(&t);
+    aml_string(&t, "DIMM devices");
+    aml_name(&mhpc, "_UID", &t);
+    term_int(&t, slots);
+    aml_name(&mhpc, "MDNR", &t);
+    buf_reset(&t);
+    aml_field_named(&t, "MRBL", 32);
+    aml_field_named(&t, "MRBH", 32);
+    aml_field_named(&t, "MRLL", 32);
+    aml_field_named(&t, "MRLH", 32);
+    aml_field_named(&t, "MPX_", 32);
+    aml_field(&mhpc, "\\_SB_PCI0MHPDHPMR", AML_FIELD_DWORD_ACC | AML_FIELD_PRESERVE, &t);
+    buf_reset(&t);
+    aml_field_skip(&t, 8 * 0x14);
+    aml_field_named(&t, "MES_", 1);
+    aml_field_named(&t, "MINS", 1);
+    aml_field_named(&t, "MRMV", 1);
+    aml_field_named(&t, "MEJ_", 1);
+    aml_field(&mhpc, "\\_SB_PCI0MHPDHPMR", AML_FIELD_BYTE_ACC | AML_FIELD_WRITE_ZEROS, &t);
+    buf_reset(&t);
+    aml_field_named(&t, "MSEL", 32);
+    aml_field_named(&t, "MOEV", 32);
+    aml_field_named(&t, "MOSC", 32);
+    aml_field(&mhpc, "\\_SB_PCI0MHPDHPMR", AML_FIELD_DWORD_ACC | AML_FIELD_PRESERVE, &t);
+    term_int(&a, 0x0b); /* present, enabled, functioning; not shown in the UI */
+    aml_return(&body, &a);
+    aml_method(&mhpc, "_STA", 0, false, &body);
+    aml_mutex(&mhpc, "MLCK", 0);
+
+    /* MSCN(): for each slot, Notify(device check) on an insert event, Notify(eject
+     * request) on a remove event, each cleared by writing it back. */
+    buf_reset(&body);
+    term_int(&a, 0);
+    term_local(&b, 0);
+    aml_store(&body, &a, &b);
+    aml_acquire(&body, "MLCK");
+    buf_reset(&blk); /* the loop's body */
+    term_local(&a, 0);
+    term_name(&b, "MSEL");
+    aml_store(&blk, &a, &b);
+    for (unsigned ev = 0; ev < 2; ev++) {
+        const char *flag = ev == 0 ? "MINS" : "MRMV";
+        buf_reset(&blk2);
+        buf_reset(&t);
+        aml_local(&t, 0);
+        aml_integer(&t, ev == 0 ? 1 : 3);
+        aml_call(&blk2, "MTFY", &t);
+        term_int(&a, 1);
+        term_name(&b, flag);
+        aml_store(&blk2, &a, &b);
+        buf_reset(&t);
+        term_name(&a, flag);
+        term_int(&b, 1);
+        aml_lequal(&t, &a, &b);
+        if (ev == 0) {
+            aml_if(&blk, &t, &blk2);
+        } else {
+            struct buf inner;
+            buf_init(&inner);
+            aml_if(&inner, &t, &blk2);
+            aml_else(&blk, &inner);
+            buf_free(&inner);
+        }
+    }
+    buf_append_byte(&blk, 0x75); /* Increment(Local0) */
+    aml_local(&blk, 0);
+    buf_reset(&t);
+    term_local(&a, 0);
+    term_name(&b, "MDNR");
+    aml_lless(&t, &a, &b);
+    aml_while(&body, &t, &blk);
+    aml_release(&body, "MLCK");
+    term_int(&a, 1);
+    aml_return(&body, &a);
+    aml_method(&mhpc, "MSCN", 0, false, &body);
+
+    /* MRST(slot): 0xF with a DIMM in the slot, else 0. */
+    buf_reset(&body);
+    term_int(&a, 0);
+    term_local(&b, 0);
+    aml_store(&body, &a, &b);
+    mem_select(&body, &a, &b);
+    term_int(&a, 0xf);
+    term_local(&b, 0);
+    buf_reset(&blk);
+    aml_store(&blk, &a, &b);
+    term_name(&a, "MES_");
+    term_int(&b, 1);
+    buf_reset(&t);
+    aml_lequal(&t, &a, &b);
+    aml_if(&body, &t, &blk);
+    aml_release(&body, "MLCK");
+    term_local(&a, 0);
+    aml_return(&body, &a);
+    aml_method(&mhpc, "MRST", 1, false, &body);
+
+    /* MCRS(slot): the DIMM's range as a QWordMemory resource. */
+    buf_reset(&body);
+    mem_select(&body, &a, &b);
+    uint8_t q[46] = {0x8a, 43, 0, 0, 0x0c, 0x03}; /* producer, min/max fixed, cacheable, RW */
+    buf_reset(&blk);
+    buf_append(&blk, q, sizeof(q));
+    buf_reset(&t);
+    aml_resource_template(&t, &blk);
+    aml_name(&body, "MR64", &t);
+    aml_create_qword_field(&body, "MR64", 14, "MINQ");
+    aml_create_qword_field(&body, "MR64", 22, "MAXQ");
+    aml_create_qword_field(&body, "MR64", 38, "LENQ");
+    for (unsigned k = 0; k < 2; k++) {
+        /* MINQ = MRBH << 32 | MRBL; LENQ = MRLH << 32 | MRLL */
+        struct buf shl;
+        buf_init(&shl);
+        term_name(&a, k == 0 ? "MRBH" : "MRLH");
+        term_int(&b, 32);
+        aml_binop(&shl, AML_OP_SHIFT_LEFT, &a, &b, NULL);
+        term_name(&b, k == 0 ? "MRBL" : "MRLL");
+        aml_binop(&body, AML_OP_OR, &shl, &b, k == 0 ? "MINQ" : "LENQ");
+        buf_free(&shl);
+    }
+    {
+        /* MAXQ = MINQ + LENQ - 1 */
+        struct buf sum;
+        buf_init(&sum);
+        term_name(&a, "MINQ");
+        term_name(&b, "LENQ");
+        aml_binop(&sum, AML_OP_ADD, &a, &b, NULL);
+        term_int(&b, 1);
+        aml_binop(&body, AML_OP_SUBTRACT, &sum, &b, "MAXQ");
+        buf_free(&sum);
+    }
+    aml_release(&body, "MLCK");
+    term_name(&a, "MR64");
+    aml_return(&body, &a);
+    aml_method(&mhpc, "MCRS", 1, true, &body);
+
+    /* MPXM(slot): the DIMM's proximity domain. */
+    buf_reset(&body);
+    mem_select(&body, &a, &b);
+    term_name(&a, "MPX_");
+    term_local(&b, 0);
+    aml_store(&body, &a, &b);
+    aml_release(&body, "MLCK");
+    term_local(&a, 0);
+    aml_return(&body, &a);
+    aml_method(&mhpc, "MPXM", 1, false, &body);
+
+    /* MOST(slot, event, status, data): _OST's event and status. */
+    buf_reset(&body);
+    mem_select(&body, &a, &b);
+    term_arg(&a, 1);
+    term_name(&b, "MOEV");
+    aml_store(&body, &a, &b);
+    term_arg(&a, 2);
+    term_name(&b, "MOSC");
+    aml_store(&body, &a, &b);
+    aml_release(&body, "MLCK");
+    aml_method(&mhpc, "MOST", 4, false, &body);
+
+    /* MEJ0(slot, arg): the eject bit. */
+    buf_reset(&body);
+    mem_select(&body, &a, &b);
+    term_int(&a, 1);
+    term_name(&b, "MEJ_");
+    aml_store(&body, &a, &b);
+    aml_release(&body, "MLCK");
+    aml_method(&mhpc, "MEJ0", 2, false, &body);
+
+    /* The slots' devices. */
+    for (unsigned i = 0; i < slots; i++) {
+        char name[5];
+        mem_device_name(name, i);
+        buf_reset(&dev);
+        term_int(&t, i);
+        aml_name(&dev, "_UID", &t);
+        buf_reset(&t);
+        aml_eisaid(&t, "PNP0C80");
+        aml_name(&dev, "_HID", &t);
+        static const struct {
+            const char *method, *calls;
+            unsigned nargs;
+        } m[] = {{"_CRS", "MCRS", 0},
+                 {"_STA", "MRST", 0},
+                 {"_PXM", "MPXM", 0},
+                 {"_OST", "MOST", 3},
+                 {"_EJ0", "MEJ0", 1}};
+        for (unsigned k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
+            buf_reset(&t);
+            aml_integer(&t, i);
+            for (unsigned n = 0; n < m[k].nargs; n++)
+                aml_arg(&t, n);
+            buf_reset(&a);
+            aml_call(&a, m[k].calls, &t);
+            buf_reset(&blk);
+            if (m[k].nargs)
+                buf_append(&blk, a.data, a.len);
+            else
+                aml_return(&blk, &a);
+            aml_method(&dev, m[k].method, m[k].nargs, false, &blk);
+        }
+        aml_device(&mhpc, name, &dev);
+    }
+
+    /* MTFY(slot, event): Notify(MPxx, event) for the slot's device. */
+    buf_reset(&body);
+    for (unsigned i = 0; i < slots; i++) {
+        char name[5];
+        mem_device_name(name, i);
+        term_arg(&a, 1);
+        buf_reset(&blk);
+        aml_notify(&blk, name, &a);
+        term_arg(&a, 0);
+        term_int(&b, i);
+        buf_reset(&t);
+        aml_lequal(&t, &a, &b);
+        aml_if(&body, &t, &blk);
+    }
+    aml_method(&mhpc, "MTFY", 2, false, &body);
+    aml_device(sb, "MHPC", &mhpc);
+
+    /* \_GPE._E03: GPE0 bit 3, the memory hot-plug event. */
+    buf_reset(&blk);
+    aml_call(&blk, "\\_SB_MHPCMSCN", NULL);
+    buf_reset(&body);
+    aml_method(&body, "_E03", 0, false, &blk);
+    aml_scope(gpe, "\\_GPE", &body);
+
+    buf_free(&body);
+    buf_free(&dev);
+    buf_free(&mhpc);
+    buf_free(&t);
+    buf_free(&a);
+    buf_free(&b);
+    buf_free(&blk);
+    buf_free(&blk2);
+}
+
 /* The PCI root bridge: bus 0-255, all I/O ports but the configuration ports, the 32-bit
  * memory window (and the legacy VGA window on pc/q35), and _PRT with the INTx swizzle:
  * pin P (A = 0) of slot S -> GSI 16 + (S + P + k) % 4, level, active low by the PCI
@@ -547,8 +878,10 @@ static void build_dsdt_body(struct buf *dsdt, const struct acpi_config *c)
     build_pci_root(&sb, c);
     struct buf gpe;
     buf_init(&gpe);
-    if (c->gpe0_base && c->cpus)
+    if (c->gpe0_base && c->cpus && c->cpuhp)
         build_cpu_hotplug(&gpe, &sb, c);
+    if (c->gpe0_base && c->memhp_slots)
+        build_memory_hotplug(&gpe, &sb, c);
 
     aml_scope(dsdt, "\\_SB_", &sb);
     buf_append(dsdt, gpe.data, gpe.len); /* \_GPE after \_SB: _E02 calls into it */
@@ -571,14 +904,34 @@ static void build_numa(struct blob_builder *bb, const struct platform_desc *pd, 
                        uint32_t *slit)
 {
     const struct numa_config *nc = pd->numa;
-    if (!nc || !nc->nr_nodes)
+    bool nodes = nc && nc->nr_nodes;
+    if (!nodes && !pd->memhp_size)
         return;
+    /* Without -numa, DIMM slots make QEMU's one implicit node: all RAM and CPUs on node 0. */
+    unsigned nr_nodes = nodes ? nc->nr_nodes : 1;
     uint64_t base[NUMA_MAX_NODES][3], len[NUMA_MAX_NODES][3];
     unsigned nr[NUMA_MAX_NODES], nr_mem = 0;
-    for (unsigned n = 0; n < nc->nr_nodes; n++) {
-        nr[n] = numa_node_ranges(nc, n, pd->ram_low_end, base[n], len[n]);
+    for (unsigned n = 0; n < nr_nodes; n++) {
+        if (nodes) {
+            nr[n] = numa_node_ranges(nc, n, pd->ram_low_end, base[n], len[n]);
+        } else {
+            uint64_t low = pd->ram_low_end;
+            nr[n] = 0;
+            base[n][nr[n]] = 0;
+            len[n][nr[n]++] = low < 0xa0000 ? low : 0xa0000;
+            if (low > 0x100000) {
+                base[n][nr[n]] = 0x100000;
+                len[n][nr[n]++] = low - 0x100000;
+            }
+            if (pd->ram_size > low) {
+                base[n][nr[n]] = 1ull << 32;
+                len[n][nr[n]++] = pd->ram_size - low;
+            }
+        }
         nr_mem += nr[n];
     }
+    if (pd->memhp_size)
+        nr_mem++;
     unsigned slots = pd->max_cpus > pd->nr_cpus ? pd->max_cpus : pd->nr_cpus;
     uint32_t srat_len = 48 + 16 * slots + 40 * nr_mem;
     *srat = blob_alloc(bb, srat_len, 16);
@@ -589,11 +942,11 @@ static void build_numa(struct blob_builder *bb, const struct platform_desc *pd, 
     for (unsigned i = 0; i < slots; i++, e += 16) {
         put8(e, 0); /* processor local APIC/SAPIC affinity (every slot, as QEMU) */
         put8(e + 1, 16);
-        put8(e + 2, nc->cpu_node[i]); /* proximity domain [7:0] */
+        put8(e + 2, nodes ? nc->cpu_node[i] : 0); /* proximity domain [7:0] */
         put8(e + 3, (uint8_t)pd->apic_ids[i]);
         put32(e + 4, 1); /* enabled */
     }
-    for (unsigned n = 0; n < nc->nr_nodes; n++) {
+    for (unsigned n = 0; n < nr_nodes; n++) {
         for (unsigned k = 0; k < nr[n]; k++, e += 40) {
             put8(e, 1); /* memory affinity */
             put8(e + 1, 40);
@@ -603,6 +956,17 @@ static void build_numa(struct blob_builder *bb, const struct platform_desc *pd, 
             put32(e + 28, 1); /* enabled */
         }
     }
+    if (pd->memhp_size) {
+        /* The device-memory region: enabled and hot-pluggable, on the last node (QEMU's). */
+        put8(e, 1);
+        put8(e + 1, 40);
+        put32(e + 2, nr_nodes - 1);
+        put64(e + 8, pd->memhp_base);
+        put64(e + 16, pd->memhp_size);
+        put32(e + 28, 3);
+    }
+    if (!nodes)
+        return;
     if (!nc->have_distance)
         return;
     uint32_t slit_len = 44 + nc->nr_nodes * nc->nr_nodes;
@@ -882,6 +1246,7 @@ int acpi_build(const struct guest_mem *gm, const struct platform_desc *pd, uint6
         .hole_end = PCI_MMIO_BASE + PCI_MMIO_SIZE,
         .ecam_base = PCI_ECAM_BASE,
         .gpe0_base = pd->gpe0 ? PORT_ACPI_GPE0 : 0,
+        .cpuhp = pd->gpe0,
     };
     struct acpi_blob b;
     int r = acpi_build_blob(&c, &b, err);

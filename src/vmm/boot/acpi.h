@@ -42,6 +42,11 @@ struct platform_desc {
      * (the rest is from 4 GiB), to place the nodes' ranges as the e820 has them. */
     const struct numa_config *numa;
     uint64_t ram_low_end;
+    /* -m slots,maxmem: the device-memory region (size 0: none). The SRAT gets it as a
+     * hot-pluggable range of the last node, and has one node for all RAM without -numa,
+     * as QEMU's. ram_size: all of guest RAM (that node's). */
+    uint64_t memhp_base, memhp_size;
+    uint64_t ram_size;
 };
 
 enum acpi_chipset {
@@ -65,6 +70,10 @@ struct acpi_config {
      * and \_SB.CPUS._INI switches it to the modern one. */
     uint16_t cpuhp_port;
     bool cpuhp_legacy;
+    bool cpuhp; /* the CPU hot-plug objects (with gpe0_base and cpus) */
+    /* -m slots: QEMU's memory hot-plug objects for that many DIMM slots (with gpe0_base;
+     * vmm/memory-hotplug.h has the register block). */
+    unsigned memhp_slots;
     char oem_id[7];       /* "" : "VIREO " */
     char oem_table_id[9]; /* "" : "VIREOVMM" */
 };

@@ -515,7 +515,9 @@ char *dev_help_types(void)
         for (unsigned i = 0; (t = dev_type_at(i)); i++) {
             if (!t->user_creatable || (int)t->category != cat)
                 continue;
-            buf_printf(&b, "name \"%s\", bus %s", t->name, dev_bus_name(t->bus));
+            buf_printf(&b, "name \"%s\"", t->name);
+            if (t->bus != DEV_BUS_SYSTEM) /* as QEMU: a device without a bus names none */
+                buf_printf(&b, ", bus %s", dev_bus_name(t->bus));
             if (t->alias)
                 buf_printf(&b, ", alias \"%s\"", t->alias);
             if (t->desc)

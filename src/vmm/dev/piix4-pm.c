@@ -84,7 +84,8 @@ static int piix4_pm_create(struct device *dev, struct verr *err)
     p->pci.cfg_hook = piix4_cfg_hook;
     p->pci.cfg_hook_off = PIIX4_PMBA;
     p->pci.cfg_hook_len = PIIX4_PMREGMISC + 1 - PIIX4_PMBA;
-    bool gpe = vm->cfg->max_cpus > vm->cfg->cpus; /* CPU hot-plug's event */
+    /* CPU and memory hot-plug's events */
+    bool gpe = vm->cfg->max_cpus > vm->cfg->cpus || vm->cfg->mem_slots;
     int r = gpe ? bus_register(&vm->pio, PORT_ACPI_GPE0, ACPI_PM_GPE0_LEN, &acpi_pm_gpe_ops,
                                &p->regs, "piix4-gpe0", err)
                 : 0;

@@ -265,6 +265,26 @@ static void fmt_pci(struct json_object *r, int cpu, struct buf *out)
     }
 }
 
+/* info memory-devices: QEMU's list of DIMMs (hmp_info_memory_devices' fields, in its order;
+ * a DIMM without an id shows ""). */
+static void fmt_memory_devices(struct json_object *r, int cpu, struct buf *out)
+{
+    (void)cpu;
+    for (size_t i = 0; i < array_len(r); i++) {
+        struct json_object *m = json_object_array_get_idx(r, i), *d = get(m, "data");
+        const char *type = get_str(m, "type"), *id = get_str(d, "id"),
+                   *memdev = get_str(d, "memdev");
+        buf_printf(out, "Memory device [%s]: \"%s\"\n", type ? type : "", id ? id : "");
+        buf_printf(out, "  addr: 0x%" PRIx64 "\n", (uint64_t)get_int(d, "addr"));
+        buf_printf(out, "  slot: %" PRId64 "\n", get_int(d, "slot"));
+        buf_printf(out, "  node: %" PRId64 "\n", get_int(d, "node"));
+        buf_printf(out, "  size: %" PRIu64 "\n", (uint64_t)get_int(d, "size"));
+        buf_printf(out, "  memdev: %s\n", memdev ? memdev : "");
+        buf_printf(out, "  hotplugged: %s\n", get_bool(d, "hotplugged") ? "true" : "false");
+        buf_printf(out, "  hotpluggable: %s\n", get_bool(d, "hotpluggable") ? "true" : "false");
+    }
+}
+
 const struct hmp_info hmp_infos[] = {
     {"balloon", "query-balloon", fmt_balloon, "show balloon information"},
     {"block", "query-block", fmt_block, "show info of one block device or all block devices"},
@@ -272,6 +292,7 @@ const struct hmp_info hmp_infos[] = {
     {"chardev", "query-chardev", fmt_chardev, "show the character devices"},
     {"cpus", "query-cpus-fast", fmt_cpus, "show infos for each CPU"},
     {"kvm", "query-kvm", fmt_kvm, "show KVM information"},
+    {"memory-devices", "query-memory-devices", fmt_memory_devices, "show memory devices"},
     {"name", "query-name", fmt_name, "show the current VM name"},
     {"pci", "query-pci", fmt_pci, "show PCI info"},
     {"snapshots", NULL, NULL, "show the currently saved VM snapshots"},

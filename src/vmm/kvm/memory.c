@@ -167,6 +167,11 @@ void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
         if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
             return r->host + (gpa - r->gpa);
     }
+    for (unsigned i = 0; i < gm->nr_dimms; i++) {
+        const struct guest_mem_region *r = &gm->dimms[i];
+        if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
+            return r->host + (gpa - r->gpa);
+    }
     return NULL;
 }
 

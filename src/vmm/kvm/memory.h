@@ -22,6 +22,8 @@ struct guest_mem_region {
     uint8_t *host; /* host address of gpa */
 };
 
+#define GUEST_MEM_MAX_DIMMS 256 /* memory-hotplug.h's MEMHP_MAX_SLOTS */
+
 struct guest_mem {
     uint8_t *host; /* the whole mapping */
     /* Firmware machines (pc, q35): 0xC0000-0xFFFFF is the chipset's (ROM, option ROMs and
@@ -37,6 +39,11 @@ struct guest_mem {
     bool file_mapped;
     unsigned nr_regions;
     struct guest_mem_region regions[2];
+    /* Cold-plugged DIMMs (vmm/memory-hotplug.h): RAM in mappings of their own, which
+     * guest_mem_ptr reaches (devices' DMA, xp) and nothing else walks (they are not in the
+     * e820, and a VM with DIMMs does not migrate). Set before the vCPUs run. */
+    unsigned nr_dimms;
+    struct guest_mem_region dimms[GUEST_MEM_MAX_DIMMS];
     /* Live migration's record of pages the VMM itself writes (devices' DMA into guest RAM,
      * which KVM's dirty log does not see): one bit per 4 KiB page of host, set by
      * guest_mem_mark_dirty while not NULL. The migration code owns it (state/precopy.c). */
@@ -75,6 +82,8 @@ static inline void guest_mem_mark_dirty(const struct guest_mem *gm, const void *
     if (!bm || !len)
         return;
     uint64_t off = (uint64_t)((const uint8_t *)host - gm->host);
+    if (off >= gm->size) /* a DIMM's (not logged: DIMMs block migration) */
+        return;
     for (uint64_t pg = off / 4096; pg <= (off + len - 1) / 4096; pg++)
         __atomic_fetch_or(&bm[pg / 64], 1ull << (pg % 64), __ATOMIC_RELAXED);
 }

@@ -10,6 +10,12 @@ VMM's argv has a memory backend and a -numa node per cell with those policies,
 tests=numa prints the SRAT and SLIT the cells describe. numatune reads the
 same with vsh and virsh, and both refuse a live mode change as libvirt does.
 A <memnode> naming a cell that does not exist is refused at start in one line.
+
+Memory hot-plug slots: a pc domain with one cell and <maxMemory slots='2'> 1 GiB starts
+vireo-vmm with -m 64,slots=2,maxmem=1048576k (as libvirt); the test guest reads both
+empty slots of the ACPI memory hot-plug block and finds the SRAT's hot-pluggable range
+(4 GiB, maxmem - RAM + 1 GiB a slot, node 0); dumpxml keeps <maxMemory>. Without a cell
+<maxMemory> is refused in libvirt's words.
 """
 import os
 import re
@@ -122,10 +128,54 @@ def main():
          "a <memnode> for a cell that does not exist: refused in one line", r.stderr)
 
 
+MAXMEM = """  <maxMemory slots='2' unit='GiB'>1</maxMemory>
+  <cpu>
+    <numa>
+      <cell id='0' cpus='0' memory='64' unit='MiB'/>
+    </numa>
+  </cpu>
+"""
+
+
+def maxmemory():
+    xml = domain_xml("memhp", GUEST, "tests=mem,numa numa_nodes=1 mem=64M memhp_slots=2 "
+                     "memhp_dimms=0", memory_mib=64, extra=MAXMEM).replace(
+                         "<type arch='x86_64'>", "<type arch='x86_64' machine='pc'>")
+    r = d.virsh("define", d.write("memhp.xml", xml))
+    t.ok(r.returncode == 0, "define a pc domain with <maxMemory slots='2'>", r.stderr)
+    r = d.virsh("start", "memhp")
+    pid = d.vmm_pid("memhp")
+    t.ok(r.returncode == 0 and pid, "it starts", r.stderr + d.vmm_log("memhp"))
+    if not pid:
+        return
+    argv = open("/proc/%d/cmdline" % pid).read().split("\0")
+    t.ok("64,slots=2,maxmem=1048576k" in argv, "the VMM's argv: -m 64,slots=2,maxmem=1048576k",
+         "\n".join(argv))
+    wait_for(lambda: re.search(r"^1\.\.\d+", d.console_log("memhp"), re.M), 240)
+    log = d.console_log("memhp")
+    t.ok("# numa: hotplug mem 0x100000000-0x1bbffffff node 0" in log
+         and "- memhp: the selector past the last slot (2) reads 0" in log
+         and "not ok" not in log and re.search(r"^1\.\.\d+", log, re.M),
+         "the guest finds the 2 DIMM slots and the SRAT's hot-pluggable range, checks pass",
+         log[-3000:])
+    r = d.virsh("dumpxml", "memhp")
+    t.ok("<maxMemory slots='2' unit='KiB'>1048576</maxMemory>" in r.stdout,
+         "dumpxml keeps <maxMemory>", r.stdout)
+    d.virsh("destroy", "memhp")
+    xml = xml.replace(MAXMEM, "  <maxMemory slots='2' unit='GiB'>1</maxMemory>\n").replace(
+        "<name>memhp</name>", "<name>memhpbad</name>")
+    r = d.virsh("define", d.write("memhpbad.xml", xml))
+    r = d.virsh("start", "memhpbad") if r.returncode == 0 else r  # refused at define or start
+    t.ok(r.returncode != 0 and "At least one numa node has to be configured when enabling "
+         "memory hotplug" in r.stderr and d.vmm_pid("memhpbad") is None,
+         "<maxMemory> without a NUMA cell: refused in libvirt's words", r.stdout + r.stderr)
+
+
 try:
     main()
+    maxmemory()
 finally:
-    for n in ("numa2", "numabad"):
+    for n in ("numa2", "numabad", "memhp", "memhpbad"):
         d.virsh("destroy", n)
     d.stop()
     time.sleep(0.1)

@@ -72,6 +72,7 @@ int main(int argc, char **argv)
         {"blockstats", "blockstats"},
         {"vnc", "vnc"},
         {"vnc-off", "vnc"},
+        {"memory-devices", "memory-devices"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         check(dir, cases[i][0], cases[i][1]);

@@ -210,7 +210,7 @@ static void test_type_table(void)
         }
         dev_config_free(c);
     }
-    ok(n == 38 && bad == 0,
+    ok(n == 39 && bad == 0,
        "the type table: %u types, each found by name and alias, with a "
        "description and create(), every default taken as given",
        n);
