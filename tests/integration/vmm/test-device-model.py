@@ -57,8 +57,8 @@ EXPECTED_COMMANDS = {
     "query-balloon",
     # several block operations at once (src/vmm/dev/block-transaction.c)
     "transaction", "blockdev-snapshot-internal-sync", "blockdev-snapshot",
-    # guest memory backends (src/vmm/memdev-qmp.c)
-    "query-memdev",
+    # guest memory backends (src/vmm/memdev-qmp.c) and DIMMs (src/vmm/memory-hotplug.c)
+    "query-memdev", "query-memory-devices", "query-memory-size-summary",
     # I/O threads (src/vmm/iothread-qmp.c)
     "query-iothreads", "object-add", "object-del",
     # the display and the VNC server (src/vmm/display/display-qmp.c)
