@@ -73,8 +73,9 @@ def main():
          r"cannot open initrd '.*nope.img'"),
         ("-m too small", base + ["-m", "4M"] + k, r"-m 4M: guest memory must be at least 8 MiB"),
         ("-m not a size", base + ["-m", "lots"] + k, r"-m lots: invalid memory size"),
-        ("-m with hotplug", base + ["-m", "size=128M,slots=2,maxmem=1G"] + k,
-         r"memory hotplug \(slots\) is not supported"),
+        ("-m with hotplug on microvm", base + ["-m", "size=128M,slots=2,maxmem=1G"] + k,
+         r"-m slots=2: memory devices \(e.g. for memory hotplug\) are not supported by the "
+         r"machine"),
         ("-smp above the maximum", base + ["-smp", "300"] + k, r"-smp 300: at most 255 vCPUs"),
         ("-nic with another NIC model", base + k + ["-nic", "user,model=rtl8139"],
          r"-nic user,model=rtl8139: NIC model 'rtl8139' is not supported by vireo-vmm "
