@@ -326,6 +326,11 @@ char *vir_connect_baseline_hypervisor_cpu(vir_connect *conn, const char *emulato
                                           const char *machine, const char *virttype,
                                           const char **xml_cpus, unsigned int n, unsigned int flags,
                                           vir_error *err);
+/* virConnectGetCPUModelNames: the CPU models the hypervisor knows for arch; with models, the
+ * names (NULL-terminated, free() each and the array). The count (0: every model is
+ * accepted), or -1 on error. */
+int vir_connect_get_cpu_model_names(vir_connect *conn, const char *arch, char ***models,
+                                    unsigned int flags, vir_error *err);
 
 typedef struct vir_node_info {
     char model[32];       /* CPU model */

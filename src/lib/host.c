@@ -3,13 +3,14 @@
  * remote.proto's structures (vir_rpc, which the storage API shares), and the host and
  * hypervisor calls made that way: virConnectGetDomainCapabilities, virConnectCompareCPU,
  * virConnectBaselineCPU, virConnectCompareHypervisorCPU,
- * virConnectBaselineHypervisorCPU.
+ * virConnectBaselineHypervisorCPU, virConnectGetCPUModelNames.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/driver.h"
 #include "rpc/remote_protocol.h"
+#include "util/mem.h"
 
 int vir_rpc(vir_connect *conn, bool write, const char *api, int proc, const void *args, void *ret,
             vir_error *err)
@@ -84,4 +85,29 @@ char *vir_connect_baseline_hypervisor_cpu(vir_connect *conn, const char *emulato
                 REMOTE_PROC_CONNECT_BASELINE_HYPERVISOR_CPU, &a, &r, err) < 0)
         return NULL;
     return r.cpu;
+}
+
+int vir_connect_get_cpu_model_names(vir_connect *conn, const char *arch, char ***models,
+                                    unsigned int flags, vir_error *err)
+{
+    if (models)
+        *models = NULL;
+    if (conn && !arch)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "arch in %s must not be NULL",
+                          "virConnectGetCPUModelNames");
+    struct remote_connect_get_cpu_model_names_args a = {(char *)arch, models != NULL, flags};
+    struct remote_connect_get_cpu_model_names_ret r = {0};
+    if (vir_rpc(conn, false, "virConnectGetCPUModelNames", REMOTE_PROC_CONNECT_GET_CPU_MODEL_NAMES,
+                &a, &r, err) < 0)
+        return -1;
+    if (models) {
+        *models = xcalloc(r.models_len + 1, sizeof(**models));
+        for (uint32_t i = 0; i < r.models_len; i++)
+            (*models)[i] = r.models[i];
+    } else {
+        for (uint32_t i = 0; i < r.models_len; i++)
+            free(r.models[i]);
+    }
+    free(r.models);
+    return r.ret;
 }

@@ -1,6 +1,6 @@
 /*
  * cmd-cpu-compare.c - vsh's cpu-compare, hypervisor-cpu-compare, cpu-baseline and
- * hypervisor-cpu-baseline: the
+ * hypervisor-cpu-baseline (and cpu-models): the
  * <cpu> elements
  * of a file (alone, several side by side, or inside a domain, capabilities or
  * domainCapabilities document, as virsh finds them) sent to the daemon, with
@@ -188,4 +188,26 @@ bool vsh_cmd_cpu_baseline(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 bool vsh_cmd_hypervisor_cpu_baseline(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 {
     return baseline(ctl, cmd, true);
+}
+
+/* cpu-models ARCH: the daemon's model names for that architecture, one a line. */
+bool vsh_cmd_cpu_models(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    char **models = NULL;
+    vir_error err;
+    int n =
+        vir_connect_get_cpu_model_names(ctl->conn, vsh_opt_string(cmd, "arch"), &models, 0, &err);
+    if (n < 0) {
+        vsh_error(ctl, "%s", "failed to get CPU model names");
+        vsh_report(ctl, &err);
+        return false;
+    }
+    if (n == 0)
+        vsh_print_extra(ctl, "%s\n", "all CPU models are accepted");
+    for (int i = 0; models && models[i]; i++) {
+        vsh_print(ctl, "%s\n", models[i]);
+        free(models[i]);
+    }
+    free(models);
+    return true;
 }

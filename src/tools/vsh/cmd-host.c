@@ -231,6 +231,10 @@ static const struct vsh_opt opts_domcapabilities[] = {
     {"machine", VSH_OT_STRING, 0, "machine type (/domain/os/type/@machine)"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_cpu_models[] = {
+    {"arch", VSH_OT_STRING, VSH_OFLAG_REQ, "architecture"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_cpu_compare[] = {
     {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "file containing an XML CPU description"},
     {"error", VSH_OT_BOOL, 0, "report error if CPUs are incompatible"},
@@ -1486,6 +1490,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Compute baseline CPU for a set of given CPUs.", HOST, 0},
     {"cpu-compare", vsh_cmd_cpu_compare, opts_cpu_compare,
      "compare host CPU with a CPU described by an XML file", "compare CPU with host CPU", HOST, 0},
+    {"cpu-models", vsh_cmd_cpu_models, opts_cpu_models, "CPU models",
+     "Get the CPU models for an arch.", HOST, 0},
     {"domcapabilities", cmd_domcapabilities, opts_domcapabilities, "domain capabilities",
      "Returns capabilities of emulator with respect to host and libvirt.", HOST, 0},
     {"freecell", vsh_cmd_freecell, opts_freecell, "NUMA free memory",

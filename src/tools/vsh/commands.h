@@ -100,6 +100,7 @@ bool vsh_cmd_cpu_compare(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_cpu_baseline(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_hypervisor_cpu_compare(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_hypervisor_cpu_baseline(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_cpu_models(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_domblklist(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_change_media(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-hotplug.c */

@@ -665,6 +665,104 @@ static void stop_fault_thread(struct postcopy_dest *pd)
     pd->fault_running = false;
 }
 
+int postcopy_runs_receive(int fd, struct postcopy_runs *pr, struct verr *err)
+{
+    uint8_t *data = xmalloc(RUN_MAX * PAGE);
+    bool said = false; /* err holds the message */
+    int r = 0;
+    while (r == 0) {
+        uint8_t hdr[PC_HDR];
+        if ((r = read_all(fd, hdr, sizeof(hdr))) < 0)
+            break;
+        uint64_t head = state_get_le(hdr, 8), count = state_get_le(hdr + 8, 8);
+        if (head == POSTCOPY_MSG_LAST)
+            break;
+        uint64_t off = head & ~(uint64_t)(PAGE - 1), kind = head & (PAGE - 1);
+        uint64_t first = off / PAGE;
+        if ((kind != PC_DATA && kind != PC_ZERO) || !count || first >= pr->pages ||
+            count > pr->pages - first || (kind == PC_DATA && count > RUN_MAX)) {
+            r = verr_set(err, EPROTO,
+                         "post-copy: the source sent a bad run (kind %llu, offset 0x%llx, %llu "
+                         "pages)",
+                         (unsigned long long)kind, (unsigned long long)off,
+                         (unsigned long long)count);
+            said = true;
+            break;
+        }
+        if (kind == PC_DATA && (r = read_all(fd, data, count * PAGE)) < 0)
+            break;
+        for (uint64_t n = first; n < first + count && r == 0; n++)
+            if (!bit_test(pr->need, n)) {
+                r = verr_set(err, EPROTO, "post-copy: the source sent page 0x%llx twice",
+                             (unsigned long long)(n * PAGE));
+                said = true;
+            }
+        if (r < 0)
+            break;
+        if (kind == PC_ZERO) {
+            /* Never written on the source: the zero fill serves them; cleared before the
+             * placing (a vCPU already waiting on one gets it there): see handle_fault. */
+            for (uint64_t n = first; n < first + count; n++)
+                bit_clear(pr->need, n);
+            r = pr->place(pr->opaque, first, count, NULL, err);
+        } else {
+            r = pr->place(pr->opaque, first, count, data, err);
+            for (uint64_t n = first; n < first + count && r == 0; n++)
+                bit_clear(pr->need, n); /* after the copy: see handle_fault */
+        }
+        if (r < 0) {
+            said = true;
+            break;
+        }
+        pr->received += count;
+    }
+    free(data);
+    if (r < 0 && !said)
+        r = verr_errno(err, -r, "post-copy: lost the source with %llu pages not yet received",
+                       (unsigned long long)(pr->expected - pr->received));
+    if (r == 0 && pr->received != pr->expected)
+        r = verr_set(err, EPROTO, "post-copy: the source ended with %llu of %llu pages sent",
+                     (unsigned long long)pr->received, (unsigned long long)pr->expected);
+    return r;
+}
+
+/* postcopy_runs's place on a real destination: data with one UFFDIO_COPY for the run, a
+ * page placed meanwhile (EEXIST: the zero fill raced a request) skipped; an untouched run's
+ * requested pages with UFFDIO_ZEROPAGE. */
+static int dest_place(void *opaque, uint64_t first, uint64_t count, const uint8_t *data,
+                      struct verr *err)
+{
+    struct postcopy_dest *pd = opaque;
+    uint8_t *host = pd->vm->mem.host;
+    if (!data) {
+        for (uint64_t n = first; n < first + count; n++) {
+            if (!bit_test(pd->requested, n))
+                continue;
+            struct uffdio_zeropage z = {.range = {(uint64_t)(uintptr_t)(host + n * PAGE), PAGE}};
+            while (ioctl(pd->uffd, UFFDIO_ZEROPAGE, &z) < 0 && errno == EAGAIN)
+                z.zeropage = 0;
+        }
+        return 0;
+    }
+    uint64_t off = first * PAGE, done = 0, len = count * PAGE;
+    while (done < len) {
+        struct uffdio_copy c = {.dst = (uint64_t)(uintptr_t)(host + off + done),
+                                .src = (uint64_t)(uintptr_t)(data + done),
+                                .len = len - done};
+        if (ioctl(pd->uffd, UFFDIO_COPY, &c) == 0)
+            return 0;
+        int e = errno;
+        if (c.copy > 0)
+            done += (uint64_t)c.copy;
+        if (e == EEXIST)
+            done += PAGE;
+        else if (e != EAGAIN)
+            return verr_errno(err, e, "post-copy: cannot place page 0x%llx",
+                              (unsigned long long)(off + done));
+    }
+    return 0;
+}
+
 int postcopy_dest_receive(struct postcopy_dest *pd, struct verr *err)
 {
     uint8_t *host = pd->vm->mem.host;
@@ -679,90 +777,20 @@ int postcopy_dest_receive(struct postcopy_dest *pd, struct verr *err)
                 __atomic_fetch_add(&pd->requests, 1, __ATOMIC_RELAXED);
         }
     pthread_mutex_unlock(&pd->write_lock);
-    /* TODO(#13): the runs' parser below has no fuzz target (it places pages with a
-     * registered userfaultfd; a target needs that split out of the loop). */
-    uint8_t *data = xmalloc(RUN_MAX * PAGE);
-    bool said = false; /* err holds the message */
-    while (r == 0) {
-        uint8_t hdr[PC_HDR];
-        if ((r = read_all(pd->fd, hdr, sizeof(hdr))) < 0)
-            break;
-        uint64_t head = state_get_le(hdr, 8), count = state_get_le(hdr + 8, 8);
-        if (head == POSTCOPY_MSG_LAST)
-            break;
-        uint64_t off = head & ~(uint64_t)(PAGE - 1), kind = head & (PAGE - 1);
-        uint64_t first = off / PAGE;
-        if ((kind != PC_DATA && kind != PC_ZERO) || !count || first >= pd->vm->mem.size / PAGE ||
-            count > pd->vm->mem.size / PAGE - first || (kind == PC_DATA && count > RUN_MAX)) {
-            r = verr_set(err, EPROTO,
-                         "post-copy: the source sent a bad run (kind %llu, offset 0x%llx, %llu "
-                         "pages)",
-                         (unsigned long long)kind, (unsigned long long)off,
-                         (unsigned long long)count);
-            said = true;
-            break;
-        }
-        if (kind == PC_DATA && (r = read_all(pd->fd, data, count * PAGE)) < 0)
-            break;
-        for (uint64_t n = first; n < first + count && r == 0; n++)
-            if (!bit_test(pd->need, n)) {
-                r = verr_set(err, EPROTO, "post-copy: the source sent page 0x%llx twice",
-                             (unsigned long long)(n * PAGE));
-                said = true;
-            }
-        if (r < 0)
-            break;
-        if (kind == PC_ZERO) {
-            /* Never written on the source: the zero fill serves them; a vCPU already
-             * waiting on one (requested) gets it here. */
-            for (uint64_t n = first; n < first + count; n++) {
-                bit_clear(pd->need, n);
-                if (!bit_test(pd->requested, n))
-                    continue;
-                struct uffdio_zeropage z = {
-                    .range = {(uint64_t)(uintptr_t)(host + n * PAGE), PAGE}};
-                while (ioctl(pd->uffd, UFFDIO_ZEROPAGE, &z) < 0 && errno == EAGAIN)
-                    z.zeropage = 0;
-            }
-            pd->received += count;
-            continue;
-        }
-        /* One copy for the run; a page placed meanwhile (EEXIST: the zero fill raced a
-         * request) is skipped. */
-        uint64_t done = 0, len = count * PAGE;
-        while (done < len) {
-            struct uffdio_copy c = {.dst = (uint64_t)(uintptr_t)(host + off + done),
-                                    .src = (uint64_t)(uintptr_t)(data + done),
-                                    .len = len - done};
-            if (ioctl(pd->uffd, UFFDIO_COPY, &c) == 0) {
-                done = len;
-                break;
-            }
-            int e = errno;
-            if (c.copy > 0)
-                done += (uint64_t)c.copy;
-            if (e == EEXIST) {
-                done += PAGE;
-            } else if (e != EAGAIN) {
-                r = verr_errno(err, e, "post-copy: cannot place page 0x%llx",
-                               (unsigned long long)(off + done));
-                said = true;
-                break;
-            }
-        }
-        if (r < 0)
-            break;
-        for (uint64_t n = first; n < first + count; n++)
-            bit_clear(pd->need, n); /* after the copy: see handle_fault */
-        pd->received += count;
-    }
-    free(data);
-    if (r < 0 && !said)
+    if (r < 0)
         r = verr_errno(err, -r, "post-copy: lost the source with %llu pages not yet received",
                        (unsigned long long)(pd->expected - pd->received));
-    if (r == 0 && pd->received != pd->expected)
-        r = verr_set(err, EPROTO, "post-copy: the source ended with %llu of %llu pages sent",
-                     (unsigned long long)pd->received, (unsigned long long)pd->expected);
+    struct postcopy_runs pr = {
+        .pages = pd->vm->mem.size / PAGE,
+        .need = pd->need,
+        .expected = pd->expected,
+        .received = pd->received,
+        .place = dest_place,
+        .opaque = pd,
+    };
+    if (r == 0)
+        r = postcopy_runs_receive(pd->fd, &pr, err);
+    pd->received = pr.received;
     if (r < 0) {
         set_lost(pd); /* no page comes any more: a pause stops waiting for the vCPUs */
         return r;

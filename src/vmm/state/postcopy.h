@@ -73,6 +73,22 @@ int postcopy_dest_receive(struct postcopy_dest *pd, struct verr *err);
  * (the fault thread learns each fault's thread, UFFD_FEATURE_THREAD_ID): a pause (stop,
  * quit, a migration's stop) does not wait for them, since no page comes to let them out;
  * they run no guest code, and park at their next exit if a page ever comes. */
+/* The destination's reader of the source's runs (the parser of untrusted bytes, apart from
+ * userfaultfd so that tests/fuzz/fuzz-postcopy-runs.c can drive it without a VM): takes runs
+ * from fd until PC_END, checks each against pages (guest RAM's) and need (the pages still
+ * missing; a page sent twice or out of range is refused), hands it to place (data: the
+ * run's bytes, count pages; NULL: an untouched run) and clears its bits in need (an
+ * untouched run's before place, a data run's after), counting received. 0 once received is
+ * expected, or one line saying what was wrong (place's own error as it said it). */
+struct postcopy_runs {
+    uint64_t pages;
+    uint64_t *need;
+    uint64_t expected, received;
+    int (*place)(void *opaque, uint64_t first, uint64_t count, const uint8_t *data,
+                 struct verr *err);
+    void *opaque;
+};
+int postcopy_runs_receive(int fd, struct postcopy_runs *pr, struct verr *err);
 /* Page requests sent so far. */
 uint64_t postcopy_dest_requests(const struct postcopy_dest *pd);
 /* Main thread, before the VM quits: guest RAM is unregistered, so a vCPU waiting on a page

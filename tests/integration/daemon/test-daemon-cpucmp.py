@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """cpu-compare and cpu-baseline through vireod (issue #16), with the stock virsh and vsh:
 a <cpu> against the host's CPU (its CPUID, as libvirt compares), and the CPU several
-definitions have in common.
+definitions have in common; cpu-models, the model names for an architecture.
 
 Usage: test-daemon-cpucmp.py VIREOD VIREO_VMM VSH
 
@@ -137,6 +137,36 @@ def main():
              r.stdout + r.stderr)
     t.ok(outs["virsh"] == outs["vsh"], "vsh cpu-baseline prints what virsh prints",
          outs["virsh"] + outs["vsh"])
+    # cpu-models (virConnectGetCPUModelNames): vireo-vmm's models for x86_64 and i686, one
+    # a line; another architecture refused with the daemon's words, through both clients alike
+    models = {}
+    for who, run in CLIENTS:
+        for arch in ("x86_64", "i686"):
+            r = run("cpu-models", arch)
+            names = r.stdout.splitlines()
+            models[who, arch] = r.stdout
+            t.ok(r.returncode == 0 and "qemu64" in names and "Westmere" in names and
+                 "kvm64" in names and len(names) == len(set(names)) and "" not in names,
+                 "%s cpu-models %s: vireo-vmm's models, one a line" % (who, arch),
+                 r.stdout + r.stderr)
+        for arch, line in (
+                ("aarch64", "unsupported configuration: vireo-vmm has no CPU models for "
+                            "architecture 'aarch64' (it runs x86_64 guests)"),
+                ("nosucharch", "invalid argument: cannot find architecture nosucharch")):
+            r = run("cpu-models", "--arch", arch)
+            models[who, arch] = r.stdout + r.stderr
+            t.ok(r.returncode == 1 and r.stdout == "" and r.stderr.strip() ==
+                 "error: failed to get CPU model names\nerror: " + line,
+                 "%s cpu-models %s: refused with one line" % (who, arch), r.stdout + r.stderr)
+        r = run("cpu-models")
+        models[who, None] = r.stdout + r.stderr
+        t.ok(r.returncode == 1 and r.stdout == "" and
+             r.stderr.strip() == "error: command 'cpu-models' requires <arch> option",
+             who + " cpu-models without an architecture is refused", r.stdout + r.stderr)
+    for arch in ("x86_64", "i686", "aarch64", "nosucharch", None):
+        t.ok(models["virsh", arch] == models["vsh", arch],
+             "vsh cpu-models %s prints what virsh prints" % arch,
+             models["virsh", arch] + "---\n" + models["vsh", arch])
 
 
 try:
