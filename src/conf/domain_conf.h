@@ -332,6 +332,10 @@ void domain_def_remove_net(struct domain_def *def, size_t i);
 /* Validation and normalisation again after a caller changed fields (setvcpus, setmem, ...). */
 int domain_def_validate(const struct domain_def *def, unsigned flags, struct verr *err);
 
+/* The sum of the <memory> devices' target sizes (KiB): the part of <memory> that is not
+ * the initial memory (-m). */
+unsigned long long domain_def_memory_devices_kib(const struct domain_def *def);
+
 /* Name rules: libvirt's (non-empty, not all digits, no '/'), plus the strict ones with
  * DOMAIN_PARSE_STRICT_NAMES. */
 int domain_name_check(const char *name, unsigned flags, struct verr *err);
