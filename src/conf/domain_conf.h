@@ -326,6 +326,9 @@ void domain_def_free(struct domain_def *def);
  * the i-th one (the others keep their order). */
 void domain_def_add_disk(struct domain_def *def, const struct domain_disk *src);
 void domain_def_add_net(struct domain_def *def, const struct domain_net *src);
+/* Adds another device element (taking the node) in libvirt's device order; re-parse the
+ * definition's text to check and normalise it. */
+void domain_def_add_device(struct domain_def *def, struct xnode *node);
 void domain_def_remove_disk(struct domain_def *def, size_t i);
 void domain_def_remove_net(struct domain_def *def, size_t i);
 

@@ -141,3 +141,8 @@ unsigned long long domain_def_memory_devices_kib(const struct domain_def *def)
     }
     return kib;
 }
+
+void domain_def_add_device(struct domain_def *def, struct xnode *node)
+{
+    domain_device_append(def, node);
+}

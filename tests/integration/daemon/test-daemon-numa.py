@@ -23,6 +23,8 @@ a pc-dimm each; the guest's memhp lines show both (address, size, node, status);
 <memory> counting them, their <alias name='dimmN'/> and <address type='dimm' slot base> as
 query-memory-devices read them, --inactive without those; a third DIMM over the slots and a
 DIMM on a node without a cell are refused in one line each, in libvirt's words.
+attach-device --config adds a DIMM to the persistent definition (checked as at define);
+--live is refused until vireo-vmm hot-plugs DIMMs.
 """
 import os
 import re
@@ -245,6 +247,29 @@ def dimms():
     t.ok(r.returncode != 0 and "can't add memory backend for guest node '1' as the guest has "
          "only '1' NUMA nodes configured" in r.stderr and d.vmm_pid("dimmsbad") is None,
          "a DIMM on a node without a cell: refused in libvirt's words", r.stderr)
+
+    # attach-device --config: the persistent definition only (memhp: two free slots)
+    f = d.write("dimm.xml", DIMM % (128, 0, ""))
+    r = d.virsh("attach-device", "memhp", f, "--config")
+    x = d.virsh("dumpxml", "--inactive", "memhp").stdout
+    t.ok(r.returncode == 0 and "<memory unit='KiB'>196608</memory>" in x
+         and "<size unit='KiB'>131072</size>" in x,
+         "attach-device --config of a DIMM: in the persistent definition, counted in <memory>",
+         r.stderr + x)
+    r = d.virsh("attach-device", "dimms", f, "--config")
+    t.ok(r.returncode != 0 and "memory device count '3' exceeds slots count '2'" in r.stderr,
+         "attach-device --config of a third DIMM in two slots: refused", r.stderr)
+    big = d.write("dimmbig.xml", DIMM % (1024, 0, ""))
+    r = d.virsh("attach-device", "memhp", big, "--config")
+    t.ok(r.returncode != 0 and "Attaching memory device with size '1048576' would exceed "
+         "domain's maxMemory config size '1048576'" in r.stderr,
+         "attach-device --config over <maxMemory>: refused in libvirt's words", r.stderr)
+    d.virsh("start", "dimms")
+    r = d.virsh("attach-device", "dimms", f, "--live")
+    t.ok(r.returncode != 0 and "live attach of device 'memory' is not supported" in r.stderr,
+         "attach-device --live of a DIMM: refused (vireo-vmm does not hot-plug DIMMs yet)",
+         r.stderr)
+    d.virsh("destroy", "dimms")
 
 
 try:
