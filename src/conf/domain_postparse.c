@@ -932,7 +932,7 @@ static int post_top(struct domain_def *def, struct verr *err)
     if (!(def->cpu && xnode_child(def->cpu, "numa")) && dimm_kib) {
         if (dimm_kib > def->memory_kib)
             return verr_set(err, EINVAL,
-                            "unsupported configuration: Total size of memory devices exceeds the "
+                            "XML error: Total size of memory devices exceeds the "
                             "total memory size");
     }
     if (def->cpu) {

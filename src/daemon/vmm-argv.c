@@ -825,9 +825,11 @@ static int numa_args(struct argv_b *a, const struct domain_def *def, struct verr
 /* <memory model='dimm'> devices, in their order as libvirt: a backend memdimmN and a pc-dimm
  * dimmN in the slot its address gives, else the lowest free one; its base when given. Sizes
  * are rounded up to 1 MiB as libvirt aligns them (vmm-support refused what vireo-vmm cannot
- * place). */
-static void dimm_args(struct argv_b *a, const struct domain_def *def)
+ * place). The backend takes its guest node's memAccess, discard and <memnode> policy (else
+ * the domain's <numatune><memory>), as libvirt builds it. */
+static int dimm_args(struct argv_b *a, const struct domain_def *def, struct verr *err)
 {
+    const struct xnode *numa = def->cpu ? xnode_child(def->cpu, "numa") : NULL;
     unsigned char used[256] = {0}; /* <maxMemory slots>: libvirt and vireo-vmm allow 256 */
     for (size_t i = 0; i < def->ndevices; i++) {
         const struct xnode *n = def->devices[i].node;
@@ -854,9 +856,25 @@ static void dimm_args(struct argv_b *a, const struct domain_def *def)
                 slot++;
             used[slot] = 1;
         }
+        const struct xnode *cell = NULL;
+        for (size_t j = 0; node && numa && j < numa->nkids; j++) {
+            const char *cid = numa->kids[j]->name ? xnode_attr(numa->kids[j], "id") : NULL;
+            if (cid && !strcmp(cid, node))
+                cell = numa->kids[j];
+        }
         char *id = xasprintf("memdimm%zu", nth);
         buf_reset(&b);
-        put_backend(&b, def, id, (kib + 1023) / 1024 * 1024 * 1024, NULL, NULL);
+        put_backend(&b, def, id, (kib + 1023) / 1024 * 1024 * 1024,
+                    cell ? xnode_attr(cell, "memAccess") : NULL,
+                    cell ? xnode_attr(cell, "discard") : NULL);
+        const char *mode, *nodeset;
+        cell_tune(def, node, &mode, &nodeset);
+        int r = put_policy(&b, mode, nodeset, err);
+        if (r < 0) {
+            free(id);
+            buf_free(&b);
+            return r;
+        }
         buf_append(&b, "", 1);
         addf2(a, "-object", xstrdup((char *)b.data));
         buf_reset(&b);
@@ -870,6 +888,7 @@ static void dimm_args(struct argv_b *a, const struct domain_def *def)
         nth++;
     }
     buf_free(&b);
+    return 0;
 }
 
 /* pc and q35: SeaBIOS's boot settings as libvirt passes them. <boot dev> in its order
@@ -1015,7 +1034,10 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
         vmm_argv_free(a.v);
         return r;
     }
-    dimm_args(&a, def);
+    if ((r = dimm_args(&a, def, err)) < 0) {
+        vmm_argv_free(a.v);
+        return r;
+    }
     if ((r = vmm_firmware_argv(def, &a.v, &a.n, err)) < 0) { /* <loader>, <nvram>, <sysinfo> */
         vmm_argv_free(a.v);
         return r;

@@ -328,7 +328,8 @@ static const struct vmm_support_rule rules[] = {
     {"devices", "channel", H, 0, "a virtserialport on a unix socket (see the channel rows)"},
     {"devices", "memory", H, 0, "see the memory rows (cold-plugged DIMMs)"},
     {"memory@model", "dimm", H, 0,
-     "-object memory-backend-ram (memfd as <memoryBacking> says) id=memdimmN and -device "
+     "-object memory-backend-ram (memfd or file as <memoryBacking> says; its node's memAccess "
+     "and <memnode> policy) id=memdimmN and -device "
      "pc-dimm,node=,memdev=memdimmN,id=dimmN,slot=[,addr=] on the ACPI memory hot-plug "
      "interface; the base vireo-vmm chose is read back (query-memory-devices) into the live XML"},
     {"memory@model", "*", R, 0, "vireo-vmm has pc-dimm memory devices only (model 'dimm')"},
