@@ -326,11 +326,18 @@ void domain_def_free(struct domain_def *def);
  * the i-th one (the others keep their order). */
 void domain_def_add_disk(struct domain_def *def, const struct domain_disk *src);
 void domain_def_add_net(struct domain_def *def, const struct domain_net *src);
+/* Adds another device element (taking the node) in libvirt's device order; re-parse the
+ * definition's text to check and normalise it. */
+void domain_def_add_device(struct domain_def *def, struct xnode *node);
 void domain_def_remove_disk(struct domain_def *def, size_t i);
 void domain_def_remove_net(struct domain_def *def, size_t i);
 
 /* Validation and normalisation again after a caller changed fields (setvcpus, setmem, ...). */
 int domain_def_validate(const struct domain_def *def, unsigned flags, struct verr *err);
+
+/* The sum of the <memory> devices' target sizes (KiB): the part of <memory> that is not
+ * the initial memory (-m). */
+unsigned long long domain_def_memory_devices_kib(const struct domain_def *def);
 
 /* Name rules: libvirt's (non-empty, not all digits, no '/'), plus the strict ones with
  * DOMAIN_PARSE_STRICT_NAMES. */

@@ -7,6 +7,7 @@
  */
 #include "conf/domain_priv.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/mem.h"
@@ -125,4 +126,23 @@ void domain_video_model_order(struct xnode *model)
     static const char *const order[] = {"type",   "ram",   "vram",    "vram64",
                                         "vgamem", "heads", "primary", NULL};
     xnode_order_attrs(model, order);
+}
+
+unsigned long long domain_def_memory_devices_kib(const struct domain_def *def)
+{
+    unsigned long long kib = 0;
+    for (size_t i = 0; i < def->ndevices; i++) {
+        const struct xnode *n = def->devices[i].node;
+        const struct xnode *t = strcmp(n->name, "memory") ? NULL : xnode_child(n, "target");
+        const struct xnode *size = t ? xnode_child(t, "size") : NULL;
+        const char *v = size ? xnode_text(size) : NULL;
+        if (v) /* KiB: post-parse normalised it */
+            kib += strtoull(v, NULL, 10);
+    }
+    return kib;
+}
+
+void domain_def_add_device(struct domain_def *def, struct xnode *node)
+{
+    domain_device_append(def, node);
 }

@@ -12,6 +12,7 @@
 #include "conf/domain_priv.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -813,6 +814,94 @@ static void canonical_kept_order(struct domain_def *def)
 
 /* ---- top level ---- */
 
+/* <memory> devices: the model, <target><size> in KiB (as libvirt prints it), <node> a
+ * number; *dimm_kib is the sum of their sizes, which libvirt counts into <memory>. */
+static int post_memory_devices(struct domain_def *def, unsigned long long *dimm_kib,
+                               struct verr *err)
+{
+    static const char *const models[] = {"dimm",       "nvdimm",  "virtio-pmem",
+                                         "virtio-mem", "sgx-epc", NULL};
+    unsigned count = 0;
+    for (size_t i = 0; i < def->ndevices; i++) {
+        struct xnode *n = def->devices[i].node;
+        if (strcmp(n->name, "memory"))
+            continue;
+        int r = check_enum_attr(n, "model", models, true, err);
+        if (r)
+            return r;
+        struct xnode *t = xnode_child(n, "target");
+        struct xnode *size = t ? xnode_child(t, "size") : NULL;
+        if (!size)
+            return verr_set(err, EINVAL, "missing element 'size' in element 'target' of 'memory'");
+        unsigned long long kib;
+        const char *v = xnode_text(size);
+        if (domain_parse_memory(v, xnode_attr(size, "unit"), &kib) < 0 || kib == 0)
+            return verr_set(err, EINVAL, "invalid value '%s' in element 'size' of 'memory'",
+                            v ? v : "");
+        char b[32];
+        snprintf(b, sizeof(b), "%llu", kib);
+        xnode_set_text(size, b);
+        xnode_set_attr(size, "unit", "KiB");
+        const struct xnode *node = xnode_child(t, "node");
+        if (node) {
+            const char *nv = xnode_text(node);
+            char *end = NULL;
+            errno = 0;
+            unsigned long nn = nv ? strtoul(nv, &end, 10) : 0;
+            if (!nv || !*nv || *end || errno || nn > INT_MAX || *nv == '-')
+                return verr_set(err, EINVAL, "invalid value of memory device node");
+        }
+        *dimm_kib += kib;
+        if (++count > def->max_memory_slots && def->max_memory_kib)
+            return verr_set(err, EINVAL,
+                            "unsupported configuration: memory device count '%u' exceeds slots "
+                            "count '%u'",
+                            count, def->max_memory_slots);
+        const struct xnode *a = xnode_child(n, "address");
+        const char *st = a ? xnode_attr(a, "slot") : NULL;
+        if (a && (!xnode_attr(a, "type") || strcmp(xnode_attr(a, "type"), "dimm")))
+            return verr_set(err, EINVAL,
+                            "invalid value '%s' for attribute 'type' of element 'address' of "
+                            "'memory': only 'dimm' addresses are supported",
+                            xnode_attr(a, "type") ? xnode_attr(a, "type") : "");
+        const char *base = a ? xnode_attr(a, "base") : NULL;
+        char *end = NULL;
+        if (base && (strncmp(base, "0x", 2) || (strtoull(base, &end, 16), *end) || !base[2]))
+            return verr_set(err, EINVAL,
+                            "invalid value '%s' for attribute 'base' of element 'address' of "
+                            "'memory'",
+                            base);
+        if (!st)
+            continue;
+        unsigned long slot = strtoul(st, &end, 10);
+        if (!*st || *end || *st == '-' || slot > UINT_MAX)
+            return verr_set(err, EINVAL,
+                            "invalid value '%s' for attribute 'slot' of element 'address' of "
+                            "'memory'",
+                            st);
+        if (def->max_memory_kib && slot >= def->max_memory_slots)
+            return verr_set(err, EINVAL,
+                            "unsupported configuration: memory device slot '%lu' exceeds slots "
+                            "count '%u'",
+                            slot, def->max_memory_slots);
+        for (size_t j = 0; j < i; j++) {
+            const struct xnode *o = def->devices[j].node;
+            const struct xnode *oa = strcmp(o->name, "memory") ? NULL : xnode_child(o, "address");
+            const char *os = oa ? xnode_attr(oa, "slot") : NULL;
+            if (os && strtoul(os, NULL, 10) == slot)
+                return verr_set(err, EINVAL,
+                                "unsupported configuration: memory device slot '%lu' is already "
+                                "being used by another memory device",
+                                slot);
+        }
+    }
+    if (count && !def->max_memory_kib)
+        return verr_set(err, EINVAL,
+                        "unsupported configuration: cannot use/hotplug a memory device when "
+                        "domain 'maxMemory' is not defined");
+    return 0;
+}
+
 static int post_top(struct domain_def *def, struct verr *err)
 {
     int r;
@@ -835,7 +924,17 @@ static int post_top(struct domain_def *def, struct verr *err)
         def->genid = xmalloc(37);
         domain_uuid_format(g, def->genid);
     }
-    /* Memory: NUMA cells define the total when present (as in libvirt). */
+    /* Memory: NUMA cells define the initial memory when present, memory devices are
+     * counted into the total (libvirt's post-parse). */
+    unsigned long long dimm_kib = 0;
+    if ((r = post_memory_devices(def, &dimm_kib, err)))
+        return r;
+    if (!(def->cpu && xnode_child(def->cpu, "numa")) && dimm_kib) {
+        if (dimm_kib > def->memory_kib)
+            return verr_set(err, EINVAL,
+                            "XML error: Total size of memory devices exceeds the "
+                            "total memory size");
+    }
     if (def->cpu) {
         struct xnode *numa = xnode_child(def->cpu, "numa");
         unsigned long long sum = 0;
@@ -861,7 +960,7 @@ static int post_top(struct domain_def *def, struct verr *err)
             sum += kib;
         }
         if (sum)
-            def->memory_kib = sum;
+            def->memory_kib = sum + dimm_kib;
         struct xnode *topo = xnode_child(def->cpu, "topology");
         if (topo && !xnode_attr(topo, "dies")) {
             xnode_set_attr(topo, "dies", "1");
@@ -878,6 +977,11 @@ static int post_top(struct domain_def *def, struct verr *err)
                         "invalid value '%llu KiB' in element 'currentMemory': more than the "
                         "%llu KiB of element 'memory'",
                         def->current_memory_kib, def->memory_kib);
+    if (def->max_memory_kib && dimm_kib &&
+        dimm_kib > def->max_memory_kib - (def->memory_kib - dimm_kib))
+        return verr_set(err, EINVAL,
+                        "unsupported configuration: memory device total size exceeds hotplug "
+                        "space");
     if (def->max_memory_kib && def->max_memory_kib < def->memory_kib)
         return verr_set(err, EINVAL,
                         "invalid value '%llu KiB' in element 'maxMemory': less than the %llu KiB "

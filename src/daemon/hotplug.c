@@ -918,11 +918,56 @@ static void attach_net(struct hp_attach *a)
     attach_getfd(a);
 }
 
+/* attach-device --config of a <memory> device (libvirt's virDomainMemoryInsert: the
+ * persistent definition grows by its size; the re-parse checks slots and hotplug space).
+ * TODO: --live once vireo-vmm hot-plugs DIMMs (device_add pc-dimm); detach-device --config. */
+static void attach_memory_config(struct vd_job *job)
+{
+    struct xnode *n = NULL;
+    struct verr e = {0};
+    const char *xml = job->text ? job->text : "";
+    if (xnode_parse_xml(xml, strlen(xml), "device XML", &n, &e) < 0) {
+        vd_job_fail(job, VIR_ERR_XML_ERROR, "%s", verr_msg(&e));
+        return;
+    }
+    const struct xnode *t = xnode_child(n, "target");
+    const struct xnode *size = t ? xnode_child(t, "size") : NULL;
+    unsigned long long kib = 0;
+    if (!size || domain_parse_memory(xnode_text(size), xnode_attr(size, "unit"), &kib) < 0) {
+        xnode_free(n);
+        vd_job_fail(job, VIR_ERR_XML_ERROR,
+                    "XML error: missing or invalid element 'size' in element 'target' of "
+                    "'memory'");
+        return;
+    }
+    struct domain_def *def = domain_def_copy(vd_domain_config(job->dom));
+    if (def->max_memory_kib && def->memory_kib + kib > def->max_memory_kib) {
+        vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED,
+                    "unsupported configuration: Attaching memory device with size '%llu' would "
+                    "exceed domain's maxMemory config size '%llu'",
+                    kib, def->max_memory_kib);
+        xnode_free(n);
+        domain_def_free(def);
+        return;
+    }
+    def->memory_kib += kib; /* without NUMA cells; with them the cells and devices add up */
+    domain_def_add_device(def, n);
+    struct domain_def *out = reparse(job, def);
+    if (out)
+        commit_or_done(job, out);
+}
+
 void vd_domain_job_attach_device(struct vd_job *job)
 {
     bool live, config;
     if (check_flags(job, "qemuDomainAttachDeviceFlags", &live, &config) < 0)
         return;
+    const char *x = job->text ? job->text : "";
+    x += strspn(x, " \t\r\n");
+    if (!live && config && strncmp(x, "<memory", 7) == 0 && strchr(" \t\r\n>/", x[7])) {
+        attach_memory_config(job);
+        return;
+    }
     struct domain_def *upd = parse_device(job, live ? "attach" : "persistent attach");
     if (!upd)
         return;

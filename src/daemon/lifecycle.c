@@ -369,6 +369,33 @@ static void restored(struct vd_job *job)
     restore_finish(job);
 }
 
+/* The live XML of the cold-plugged DIMMs, as libvirt fills it after start: <alias
+ * name='dimmN'/> and <address type='dimm' slot= base=> from query-memory-devices. */
+static void fill_dimms(struct domain_def *def, const struct vd_vmm *vmm)
+{
+    size_t n, nth = 0;
+    const struct vd_vmm_dimm *dimms = vd_vmm_dimms(vmm, &n);
+    for (size_t i = 0; n && i < def->ndevices; i++) {
+        struct xnode *m = def->devices[i].node;
+        if (strcmp(m->name, "memory"))
+            continue;
+        char id[32];
+        snprintf(id, sizeof(id), "dimm%zu", nth++);
+        for (size_t j = 0; j < n; j++) {
+            if (strcmp(dimms[j].id, id))
+                continue;
+            xnode_set_attr(xnode_ensure_child(m, "alias", false), "name", id);
+            struct xnode *a = xnode_ensure_child(m, "address", false);
+            char base[32];
+            snprintf(base, sizeof(base), "0x%llx", dimms[j].addr);
+            xnode_set_attr(a, "type", "dimm");
+            xnode_set_uint_attr(a, "slot", dimms[j].slot);
+            xnode_set_attr(a, "base", base);
+            xnode_child_to_end(m, "address");
+        }
+    }
+}
+
 static void start_done(void *opaque, struct vd_vmm *vmm, int r, const char *error)
 {
     struct vd_job *job = opaque;
@@ -382,6 +409,7 @@ static void start_done(void *opaque, struct vd_vmm *vmm, int r, const char *erro
     dom->vmm = vmm;
     dom->id = d->next_id++;
     dom->def->id = dom->id;
+    fill_dimms(dom->def, vmm);
     dom->start_time = (uint64_t)time(NULL);
     vd_domain_agent_attach(dom);
     if (job->snapshot) {

@@ -704,7 +704,7 @@ static bool is_memfd(const struct domain_def *def)
 /* All of guest RAM as -m gives it (MiB, rounded up as libvirt aligns <memory>). */
 static unsigned long long ram_bytes(const struct domain_def *def)
 {
-    return (def->memory_kib + 1023) / 1024 * 1024 * 1024;
+    return (def->memory_kib - domain_def_memory_devices_kib(def) + 1023) / 1024 * 1024 * 1024;
 }
 
 /* A backend is needed without NUMA cells (-M memory-backend=pc.ram, as libvirt). memfd
@@ -820,6 +820,75 @@ static int numa_args(struct argv_b *a, const struct domain_def *def, struct verr
     }
     buf_free(&b);
     return r;
+}
+
+/* <memory model='dimm'> devices, in their order as libvirt: a backend memdimmN and a pc-dimm
+ * dimmN in the slot its address gives, else the lowest free one; its base when given. Sizes
+ * are rounded up to 1 MiB as libvirt aligns them (vmm-support refused what vireo-vmm cannot
+ * place). The backend takes its guest node's memAccess, discard and <memnode> policy (else
+ * the domain's <numatune><memory>), as libvirt builds it. */
+static int dimm_args(struct argv_b *a, const struct domain_def *def, struct verr *err)
+{
+    const struct xnode *numa = def->cpu ? xnode_child(def->cpu, "numa") : NULL;
+    unsigned char used[256] = {0}; /* <maxMemory slots>: libvirt and vireo-vmm allow 256 */
+    for (size_t i = 0; i < def->ndevices; i++) {
+        const struct xnode *n = def->devices[i].node;
+        const char *st =
+            strcmp(n->name, "memory") ? NULL : xnode_attr(xnode_child(n, "address"), "slot");
+        if (st && strtoul(st, NULL, 10) < sizeof(used))
+            used[strtoul(st, NULL, 10)] = 1;
+    }
+    size_t nth = 0;
+    struct buf b = BUF_INIT;
+    for (size_t i = 0; i < def->ndevices; i++) {
+        const struct xnode *n = def->devices[i].node;
+        if (strcmp(n->name, "memory"))
+            continue;
+        const struct xnode *t = xnode_child(n, "target"), *ad = xnode_child(n, "address");
+        const char *node = xnode_text(xnode_child(t, "node"));
+        const char *st = xnode_attr(ad, "slot"), *base = xnode_attr(ad, "base");
+        unsigned long long kib = strtoull(xnode_text(xnode_child(t, "size")), NULL, 10);
+        unsigned slot = 0;
+        if (st) {
+            slot = (unsigned)strtoul(st, NULL, 10);
+        } else {
+            while (slot < sizeof(used) - 1 && used[slot])
+                slot++;
+            used[slot] = 1;
+        }
+        const struct xnode *cell = NULL;
+        for (size_t j = 0; node && numa && j < numa->nkids; j++) {
+            const char *cid = numa->kids[j]->name ? xnode_attr(numa->kids[j], "id") : NULL;
+            if (cid && !strcmp(cid, node))
+                cell = numa->kids[j];
+        }
+        char *id = xasprintf("memdimm%zu", nth);
+        buf_reset(&b);
+        put_backend(&b, def, id, (kib + 1023) / 1024 * 1024 * 1024,
+                    cell ? xnode_attr(cell, "memAccess") : NULL,
+                    cell ? xnode_attr(cell, "discard") : NULL);
+        const char *mode, *nodeset;
+        cell_tune(def, node, &mode, &nodeset);
+        int r = put_policy(&b, mode, nodeset, err);
+        if (r < 0) {
+            free(id);
+            buf_free(&b);
+            return r;
+        }
+        buf_append(&b, "", 1);
+        addf2(a, "-object", xstrdup((char *)b.data));
+        buf_reset(&b);
+        buf_printf(&b, "pc-dimm,node=%s,memdev=%s,id=dimm%zu,slot=%u", node ? node : "0", id, nth,
+                   slot);
+        if (base)
+            buf_printf(&b, ",addr=%s", base);
+        buf_append(&b, "", 1);
+        addf2(a, "-device", xstrdup((char *)b.data));
+        free(id);
+        nth++;
+    }
+    buf_free(&b);
+    return 0;
 }
 
 /* pc and q35: SeaBIOS's boot settings as libvirt passes them. <boot dev> in its order
@@ -943,9 +1012,11 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     /* Guest RAM is <memory> (currentMemory is the balloon's target, set by
      * the daemon before the guest runs). vireo-vmm takes MiB like QEMU's
      * plain -m; round up the KiB definition. */
-    if (def->max_memory_kib) /* <maxMemory slots='N'>: DIMM slots, as libvirt's -m */
+    if (def->max_memory_kib) /* <maxMemory slots='N'>: DIMM slots, as libvirt's -m; the
+                              * DIMMs are counted in <memory>, not in the initial memory */
         addf2(&a, "-m",
-              xasprintf("%llu,slots=%u,maxmem=%lluk", (def->memory_kib + 1023) / 1024,
+              xasprintf("%llu,slots=%u,maxmem=%lluk",
+                        (def->memory_kib - domain_def_memory_devices_kib(def) + 1023) / 1024,
                         def->max_memory_slots, def->max_memory_kib));
     else
         addf2(&a, "-m", xasprintf("%llu", (def->memory_kib + 1023) / 1024));
@@ -960,6 +1031,10 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     else
         addf2(&a, "-smp", xasprintf("%u,maxcpus=%u", cur, def->vcpus));
     if ((r = numa_args(&a, def, err)) < 0) {
+        vmm_argv_free(a.v);
+        return r;
+    }
+    if ((r = dimm_args(&a, def, err)) < 0) {
         vmm_argv_free(a.v);
         return r;
     }

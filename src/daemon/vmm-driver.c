@@ -345,6 +345,7 @@ void vmm_free(struct vd_vmm *vmm)
     free(vmm->save_uri);
     free(vmm->vcpu_tids);
     free(vmm->iothreads);
+    free(vmm->dimms);
     free(vmm->name);
     free(vmm->pidfile);
     free(vmm);
@@ -1158,4 +1159,10 @@ int vd_vmm_monitor_command(struct vd_vmm *vmm, const char *cmd, bool hmp, vd_vmm
     op->next = vmm->ops;
     vmm->ops = op;
     return 0;
+}
+
+const struct vd_vmm_dimm *vd_vmm_dimms(const struct vd_vmm *vmm, size_t *n)
+{
+    *n = vmm->ndimms;
+    return vmm->dimms;
 }

@@ -156,6 +156,15 @@ typedef void (*vd_vmm_json_fn)(void *opaque, int r, struct json_object *ret, con
 int vd_vmm_query(struct vd_vmm *vmm, const char *command, struct json_object *args,
                  vd_vmm_json_fn done, void *opaque, struct verr *err);
 
+/* A cold-plugged DIMM as query-memory-devices gave it at start (id dimmN). */
+struct vd_vmm_dimm {
+    char id[32];
+    unsigned slot;
+    unsigned long long addr;
+};
+/* The DIMMs read at start (n 0 when the domain has none, or after a reattach). */
+const struct vd_vmm_dimm *vd_vmm_dimms(const struct vd_vmm *vmm, size_t *n);
+
 /* QMP stop / cont / system_reset / system_powerdown / balloon. */
 int vd_vmm_pause(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);
 int vd_vmm_resume(struct vd_vmm *vmm, vd_vmm_done_fn done, void *opaque, struct verr *err);

@@ -74,6 +74,8 @@ struct vd_vmm {
     size_t nvcpu_tids;
     struct vd_iothread_tid *iothreads; /* query-iothreads (ids iothreadN), ascending */
     size_t niothreads;
+    struct vd_vmm_dimm *dimms; /* query-memory-devices at start */
+    size_t ndimms;
     vd_vmm_done_fn stop_done; /* the destroy or quit waiting for the exit */
     void *stop_opaque;
 };

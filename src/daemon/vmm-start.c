@@ -130,6 +130,9 @@ struct start_work {
     size_t nvcpu_tids;
     struct vd_iothread_tid *iothreads;
     size_t niothreads;
+    bool query_dimms; /* the definition has <memory> devices: read their slots and bases */
+    struct vd_vmm_dimm *dimms;
+    size_t ndimms;
 };
 
 static void work_free(struct start_work *w)
@@ -157,6 +160,7 @@ static void work_free(struct start_work *w)
     vd_ns_plan_free(w->ns);
     free(w->vcpu_tids);
     free(w->iothreads);
+    free(w->dimms);
     if (w->vnc_password)
         explicit_bzero(w->vnc_password, strlen(w->vnc_password));
     free(w->vnc_password);
@@ -216,6 +220,36 @@ static int qmp_run(struct start_work *w, const char *cmd, struct json_object *ar
         r = verr_set(&w->err, EIO, "vireo-vmm refused %s: %s", cmd,
                      json_object_object_get_ex(e, "desc", &desc) ? json_object_get_string(desc)
                                                                  : "error");
+    json_object_put(reply);
+    return r;
+}
+
+/* query-memory-devices: each DIMM's slot and the base vireo-vmm placed it at (libvirt reads
+ * them so into the live XML). */
+static int query_dimms(struct start_work *w)
+{
+    struct json_object *reply = NULL, *ret;
+    int r = qmp_client_execute(w->qmp, "query-memory-devices", NULL, VMM_QMP_TIMEOUT_MS, &reply,
+                               &w->err);
+    if (r == 0 && (!json_object_object_get_ex(reply, "return", &ret) ||
+                   !json_object_is_type(ret, json_type_array)))
+        r = verr_set(&w->err, EIO, "vireo-vmm gave no list to query-memory-devices");
+    size_t n = r == 0 ? json_object_array_length(ret) : 0;
+    w->dimms = n ? xcalloc(n, sizeof(*w->dimms)) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *o = json_object_array_get_idx(ret, i), *data, *v;
+        if (!json_object_object_get_ex(o, "data", &data))
+            continue;
+        struct vd_vmm_dimm *m = &w->dimms[w->ndimms];
+        if (!json_object_object_get_ex(data, "id", &v))
+            continue;
+        snprintf(m->id, sizeof(m->id), "%s", json_object_get_string(v));
+        if (json_object_object_get_ex(data, "slot", &v))
+            m->slot = (unsigned)json_object_get_int(v);
+        if (json_object_object_get_ex(data, "addr", &v))
+            m->addr = (unsigned long long)json_object_get_uint64(v);
+        w->ndimms++;
+    }
     json_object_put(reply);
     return r;
 }
@@ -473,6 +507,8 @@ static int start_blocking(struct start_work *w)
         r = vmm_query_vcpu_tids(w->qmp, &w->vcpu_tids, &w->nvcpu_tids, err);
     if (r == 0)
         r = vmm_query_iothreads(w->qmp, &w->iothreads, &w->niothreads, err);
+    if (r == 0 && w->query_dimms)
+        r = query_dimms(w);
     if (r == 0)
         r = vd_tune_apply(w->tune, w->pid, w->vcpu_tids, w->nvcpu_tids, w->iothreads, w->niothreads,
                           err);
@@ -662,6 +698,9 @@ static void start_done(void *opaque)
         vmm->iothreads = w->iothreads;
         vmm->niothreads = w->niothreads;
         w->iothreads = NULL;
+        vmm->dimms = w->dimms;
+        vmm->ndimms = w->ndimms;
+        w->dimms = NULL;
         w->pidfd = w->console_fd = w->lock_fd = -1;
         w->qmp = NULL;
         w->r = vmm_attach(vmm, w->ev, w->owner, &w->err);
@@ -714,6 +753,7 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     w->pidfile = vd_record_path(d->run_dir, def->name, ".pid");
     domain_uuid_format(def->uuid, w->uuid);
     w->paused = a->paused;
+    w->query_dimms = domain_def_memory_devices_kib(def) > 0;
     w->balloon_bytes = a->balloon_bytes;
     w->balloon_stats_period = a->balloon_stats_period;
     w->vnc_password = a->vnc_password ? xstrdup(a->vnc_password) : NULL;

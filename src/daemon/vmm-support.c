@@ -326,7 +326,19 @@ static const struct vmm_support_rule rules[] = {
     {"devices", "graphics", H, 0, "see the graphics rows"},
     {"devices", "video", H, 0, "see the video rows"},
     {"devices", "channel", H, 0, "a virtserialport on a unix socket (see the channel rows)"},
-    {"devices", "memory", P, 16, "memory devices are not supported yet"},
+    {"devices", "memory", H, 0, "see the memory rows (cold-plugged DIMMs)"},
+    {"memory@model", "dimm", H, 0,
+     "-object memory-backend-ram (memfd or file as <memoryBacking> says; its node's memAccess "
+     "and <memnode> policy) id=memdimmN and -device "
+     "pc-dimm,node=,memdev=memdimmN,id=dimmN,slot=[,addr=] on the ACPI memory hot-plug "
+     "interface; the base vireo-vmm chose is read back (query-memory-devices) into the live XML"},
+    {"memory@model", "*", R, 0, "vireo-vmm has pc-dimm memory devices only (model 'dimm')"},
+    {"memory", "target", H, 0, "<size> (the backend's size) and <node> (the DIMM's guest node)"},
+    {"memory", "address", H, 0, "type 'dimm': slot= and base= (addr=) of the pc-dimm"},
+    {"memory", "alias", H, 0, "dimmN, live only"},
+    {"memory", "source", P, 16,
+     "a memory device's own <source> (pagesize, nodemask, path) is not applied yet"},
+    {"memory", "*", R, 0, "not supported on a memory device"},
     {"devices", "*", R, 0, "device not supported by vireo-vmm"},
     {"disk@device", "disk", H, 0,
      "virtio-blk-pci (bus 'virtio'), scsi-hd (bus 'scsi'), ide-hd (bus 'sata' or 'ide')"},
@@ -1511,6 +1523,54 @@ static int check_video(const struct domain_def *def, const struct xnode *n, stru
     return check_kept_pci(def, n, "<video>", err);
 }
 
+/* <memory model='dimm'>: its parts, and its guest node among the NUMA cells (libvirt's words
+ * from its command line builder). */
+static int check_memory_device(const struct domain_def *def, const struct xnode *n,
+                               struct verr *err)
+{
+    int r = probe_attr("memory@model", "memory", "model", xnode_attr(n, "model"), NULL, err);
+    for (size_t i = 0; r == 0 && i < n->nkids; i++) {
+        if (!n->kids[i]->name)
+            continue;
+        char *shown = xasprintf("<memory><%s>", n->kids[i]->name);
+        r = probe("memory", n->kids[i]->name, shown, err);
+        free(shown);
+    }
+    for (size_t i = 0; r == 0 && i < n->nattrs; i++) {
+        const char *an = n->attrs[2 * i], *av = n->attrs[2 * i + 1];
+        if (strcmp(an, "model") == 0)
+            continue;
+        char *shown = xasprintf("<memory %s='%s'>", an, av);
+        r = probe("memory", an, shown, err);
+        free(shown);
+    }
+    if (r)
+        return r;
+    const struct xnode *numa = numa_of(def);
+    size_t ncells = 0;
+    for (size_t i = 0; numa && i < numa->nkids; i++)
+        ncells += numa->kids[i]->name && !strcmp(numa->kids[i]->name, "cell");
+    const struct xnode *node = xnode_child(xnode_child(n, "target"), "node");
+    if (ncells && !node)
+        return verr_set(err, ENOTSUP,
+                        "unsupported configuration: target NUMA node needs to be specified for "
+                        "memory device");
+    const char *sz = xnode_text(xnode_child(xnode_child(n, "target"), "size"));
+    unsigned long long kib = sz ? (strtoull(sz, NULL, 10) + 1023) / 1024 * 1024 : 0;
+    if (kib % 2048) /* libvirt rounds to 1 MiB, vireo-vmm's DIMMs are 2 MiB multiples */
+        return verr_set(err, ENOTSUP,
+                        "unsupported configuration: <memory model='dimm'> of %llu KiB: vireo-vmm's "
+                        "DIMM sizes are multiples of 2 MiB",
+                        kib);
+    unsigned long k = node ? strtoul(xnode_text(node), NULL, 10) : 0; /* post-parse checked it */
+    if (node && k >= ncells)
+        return verr_set(err, ENOTSUP,
+                        "unsupported configuration: can't add memory backend for guest node '%lu' "
+                        "as the guest has only '%zu' NUMA nodes configured",
+                        k, ncells);
+    return 0;
+}
+
 static int check_device(const struct domain_def *def, const struct xnode *n, size_t nth_serial,
                         struct verr *err)
 {
@@ -1571,6 +1631,8 @@ static int check_device(const struct domain_def *def, const struct xnode *n, siz
         return check_graphics(n, err);
     } else if (strcmp(n->name, "video") == 0) {
         return check_video(def, n, err);
+    } else if (strcmp(n->name, "memory") == 0) {
+        return check_memory_device(def, n, err);
     } else if (strcmp(n->name, "memballoon") == 0) {
         const struct domain_memballoon *b = def->memballoon;
         if ((r = probe_attr("memballoon@model", "memballoon", "model", b->model, NULL, err)))

@@ -16,6 +16,15 @@ vireo-vmm with -m 64,slots=2,maxmem=1048576k (as libvirt); the test guest reads 
 empty slots of the ACPI memory hot-plug block and finds the SRAT's hot-pluggable range
 (4 GiB, maxmem - RAM + 1 GiB a slot, node 0); dumpxml keeps <maxMemory>. Without a cell
 <maxMemory> is refused in libvirt's words.
+
+Cold-plugged DIMMs (<memory model='dimm'>): the same pc domain with two DIMMs (128 MiB in the
+lowest free slot, 64 MiB with <address slot='1'>) starts vireo-vmm with a memdimmN backend and
+a pc-dimm each; the guest's memhp lines show both (address, size, node, status); dumpxml shows
+<memory> counting them, their <alias name='dimmN'/> and <address type='dimm' slot base> as
+query-memory-devices read them, --inactive without those; a third DIMM over the slots and a
+DIMM on a node without a cell are refused in one line each, in libvirt's words.
+attach-device --config adds a DIMM to the persistent definition (checked as at define);
+--live is refused until vireo-vmm hot-plugs DIMMs.
 """
 import os
 import re
@@ -171,11 +180,104 @@ def maxmemory():
          "<maxMemory> without a NUMA cell: refused in libvirt's words", r.stdout + r.stderr)
 
 
+DIMM = """    <memory model='dimm'>
+      <target>
+        <size unit='MiB'>%d</size>
+        <node>%d</node>
+      </target>%s
+    </memory>
+"""
+
+
+def dimms():
+    devs = DIMM % (128, 0, "") + DIMM % (64, 0, "\n      <address type='dimm' slot='1'/>")
+    xml = domain_xml("dimms", GUEST, "tests=mem,numa numa_nodes=1 mem=64M memhp_slots=2 "
+                     "memhp_dimms=2", memory_mib=64, extra=MAXMEM, devices=devs).replace(
+                         "<type arch='x86_64'>", "<type arch='x86_64' machine='pc'>")
+    r = d.virsh("define", d.write("dimms.xml", xml))
+    t.ok(r.returncode == 0, "define a pc domain with two <memory model='dimm'>", r.stderr)
+    r = d.virsh("start", "dimms")
+    pid = d.vmm_pid("dimms")
+    t.ok(r.returncode == 0 and pid, "it starts", r.stderr + d.vmm_log("dimms"))
+    if not pid:
+        return
+    argv = open("/proc/%d/cmdline" % pid).read().split("\0")
+    want = ["64,slots=2,maxmem=1048576k",
+            "memory-backend-ram,id=memdimm0,size=134217728",
+            "pc-dimm,node=0,memdev=memdimm0,id=dimm0,slot=0",
+            "memory-backend-ram,id=memdimm1,size=67108864",
+            "pc-dimm,node=0,memdev=memdimm1,id=dimm1,slot=1"]
+    t.ok(all(a in argv for a in want),
+         "the VMM's argv: -m the initial memory, a backend and a pc-dimm per DIMM",
+         "\n".join(argv))
+    wait_for(lambda: re.search(r"^1\.\.\d+", d.console_log("dimms"), re.M), 240)
+    log = d.console_log("dimms")
+    t.ok("# memhp: slot 0 addr 0x100000000 size 0x8000000 node 0 status 0x1" in log
+         and "# memhp: slot 1 addr 0x108000000 size 0x4000000 node 0 status 0x1" in log
+         and "not ok" not in log and re.search(r"^1\.\.\d+", log, re.M),
+         "the guest sees both DIMMs (slot, address, size, node, enabled), checks pass",
+         log[-3000:])
+    r = d.virsh("dumpxml", "dimms")
+    x = re.sub(r"\s+", " ", r.stdout)
+    t.ok("<memory unit='KiB'>262144</memory>" in x
+         and "<size unit='KiB'>131072</size> <node>0</node> </target> <alias name='dimm0'/> "
+         "<address type='dimm' slot='0' base='0x100000000'/>" in x
+         and "<size unit='KiB'>65536</size> <node>0</node> </target> <alias name='dimm1'/> "
+         "<address type='dimm' slot='1' base='0x108000000'/>" in x,
+         "dumpxml: <memory> counts the DIMMs, their aliases and the bases vireo-vmm chose",
+         r.stdout)
+    r = d.virsh("dumpxml", "--inactive", "dimms")
+    t.ok("<memory unit='KiB'>262144</memory>" in r.stdout and "dimm0" not in r.stdout
+         and "base=" not in r.stdout and "<address type='dimm' slot='1'/>" in r.stdout,
+         "dumpxml --inactive: the DIMMs as defined", r.stdout)
+    r = d.virsh("dominfo", "dimms")
+    t.ok(re.search(r"^Max memory:\s+262144 KiB", r.stdout, re.M), "dominfo counts the DIMMs",
+         r.stdout)
+    d.virsh("destroy", "dimms")
+    bad = xml.replace("<name>dimms</name>", "<name>dimmsbad</name>").replace(
+        "</devices>", DIMM % (64, 0, "") + "  </devices>")
+    r = d.virsh("define", d.write("dimmsbad.xml", bad))
+    t.ok(r.returncode != 0 and "memory device count '3' exceeds slots count '2'" in r.stderr
+         and len([ln for ln in r.stderr.splitlines() if "unsupported configuration" in ln]) == 1,
+         "three DIMMs in two slots: refused in libvirt's words, one line", r.stderr)
+    bad = xml.replace("<name>dimms</name>", "<name>dimmsbad</name>").replace(
+        "<node>0</node>", "<node>1</node>", 1)
+    r = d.virsh("define", d.write("dimmsbad.xml", bad))
+    r = d.virsh("start", "dimmsbad") if r.returncode == 0 else r
+    t.ok(r.returncode != 0 and "can't add memory backend for guest node '1' as the guest has "
+         "only '1' NUMA nodes configured" in r.stderr and d.vmm_pid("dimmsbad") is None,
+         "a DIMM on a node without a cell: refused in libvirt's words", r.stderr)
+
+    # attach-device --config: the persistent definition only (memhp: two free slots)
+    f = d.write("dimm.xml", DIMM % (128, 0, ""))
+    r = d.virsh("attach-device", "memhp", f, "--config")
+    x = d.virsh("dumpxml", "--inactive", "memhp").stdout
+    t.ok(r.returncode == 0 and "<memory unit='KiB'>196608</memory>" in x
+         and "<size unit='KiB'>131072</size>" in x,
+         "attach-device --config of a DIMM: in the persistent definition, counted in <memory>",
+         r.stderr + x)
+    r = d.virsh("attach-device", "dimms", f, "--config")
+    t.ok(r.returncode != 0 and "memory device count '3' exceeds slots count '2'" in r.stderr,
+         "attach-device --config of a third DIMM in two slots: refused", r.stderr)
+    big = d.write("dimmbig.xml", DIMM % (1024, 0, ""))
+    r = d.virsh("attach-device", "memhp", big, "--config")
+    t.ok(r.returncode != 0 and "Attaching memory device with size '1048576' would exceed "
+         "domain's maxMemory config size '1048576'" in r.stderr,
+         "attach-device --config over <maxMemory>: refused in libvirt's words", r.stderr)
+    d.virsh("start", "dimms")
+    r = d.virsh("attach-device", "dimms", f, "--live")
+    t.ok(r.returncode != 0 and "live attach of device 'memory' is not supported" in r.stderr,
+         "attach-device --live of a DIMM: refused (vireo-vmm does not hot-plug DIMMs yet)",
+         r.stderr)
+    d.virsh("destroy", "dimms")
+
+
 try:
     main()
     maxmemory()
+    dimms()
 finally:
-    for n in ("numa2", "numabad", "memhp", "memhpbad"):
+    for n in ("numa2", "numabad", "memhp", "memhpbad", "dimms", "dimmsbad"):
         d.virsh("destroy", n)
     d.stop()
     time.sleep(0.1)
