@@ -111,15 +111,31 @@ static uint32_t named_mask(enum cpu_word w)
     return m;
 }
 
+/* A concrete model (not an alias, not host or max) of the host's vendor or of none. */
+static bool candidate(const char *name, const char *alias_of, const char *vendor,
+                      struct cpu_model *m)
+{
+    if (alias_of || !cpu_model_find(name, false, m) || m->passthrough)
+        return false;
+    const char *v = model_vendor(m);
+    return !*v || strcmp(v, vendor) == 0;
+}
+
+/* QEMU's unversioned name for a -v1 row, as libvirt names the model. */
+static void model_name(char out[64], const char *name)
+{
+    size_t n = strlen(name);
+    if (n > 3 && strcmp(name + n - 3, "-v1") == 0)
+        n -= 3;
+    snprintf(out, 64, "%.*s", (int)n, name);
+}
+
 static void consider(const char *name, const char *alias_of, const char *desc, void *opaque)
 {
     (void)desc;
     struct choice *c = opaque;
     struct cpu_model m;
-    if (alias_of || !cpu_model_find(name, false, &m) || m.passthrough)
-        return;
-    const char *v = model_vendor(&m);
-    if (*v && strcmp(v, c->vendor) != 0)
+    if (!candidate(name, alias_of, c->vendor, &m))
         return;
     cpu_words req = {0}, dis = {0};
     for (size_t i = 0; i < NWORDS; i++) {
@@ -131,10 +147,7 @@ static void consider(const char *name, const char *alias_of, const char *desc, v
     unsigned listed = popcount_words(req) + popcount_words(dis);
     if (c->hm->model[0] && listed > c->listed)
         return;
-    size_t n = strlen(name); /* QEMU's unversioned name for a -v1 row, as libvirt names it */
-    if (n > 3 && strcmp(name + n - 3, "-v1") == 0)
-        n -= 3;
-    snprintf(c->hm->model, sizeof(c->hm->model), "%.*s", (int)n, name);
+    model_name(c->hm->model, name);
     memcpy(c->hm->require, req, sizeof(req));
     memcpy(c->hm->disable, dis, sizeof(dis));
     c->listed = listed;
@@ -392,10 +405,7 @@ static void consider_host(const char *name, const char *alias_of, const char *de
     (void)desc;
     struct host_choice *c = opaque;
     struct cpu_model m;
-    if (alias_of || !cpu_model_find(name, false, &m) || m.passthrough)
-        return;
-    const char *v = model_vendor(&m);
-    if (*v && strcmp(v, c->vendor) != 0)
+    if (!candidate(name, alias_of, c->vendor, &m))
         return;
     unsigned bits = 0;
     for (size_t i = 0; i < NWORDS; i++) {
@@ -406,10 +416,7 @@ static void consider_host(const char *name, const char *alias_of, const char *de
     }
     if (c->model[0] && bits < c->bits)
         return;
-    size_t n = strlen(name);
-    if (n > 3 && strcmp(name + n - 3, "-v1") == 0)
-        n -= 3;
-    snprintf(c->model, sizeof(c->model), "%.*s", (int)n, name);
+    model_name(c->model, name);
     c->bits = bits;
 }
 

@@ -215,6 +215,20 @@ class NsDaemon(Daemon):
         self.ns = ns
 
 
+def netns_remove(*namespaces):
+    """Ends every process left in each network namespace (a dnsmasq, a VMM, a helper: nothing
+    may outlive a test) and deletes the namespace."""
+    for ns in namespaces:
+        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True,
+                              text=True).stdout.split()
+        for p in pids:
+            try:
+                os.kill(int(p), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
 LIBVIRTD_REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                             "scripts", "libvirtd_ref.py")
 

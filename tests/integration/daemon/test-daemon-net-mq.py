@@ -28,7 +28,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import NsDaemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
+from daemonlib import NsDaemon, netns_remove, Tap, domain_xml, skip_all, wait_for  # noqa: E402
 
 MAC = "52:54:00:5e:07:01"
 ECHO_UDP = r'''
@@ -160,12 +160,7 @@ def main():
         for n in names:
             d.virsh("destroy", n)
         d.cleanup(names)
-        for p in sh("ip", "netns", "pids", ns).stdout.split():
-            try:
-                os.kill(int(p), 9)
-            except (OSError, ValueError):
-                pass
-        sh("ip", "netns", "del", ns)
+        netns_remove(ns)
     t.done()
 
 

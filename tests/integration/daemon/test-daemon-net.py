@@ -46,10 +46,9 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import Daemon, NsDaemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
+from daemonlib import NsDaemon, netns_remove, Tap, domain_xml, skip_all, wait_for  # noqa: E402
 
 NET_XML = """<network>
   <name>natnet</name>
@@ -471,13 +470,7 @@ def main():
             d.virsh("destroy", n)
         d.virsh("net-destroy", "natnet")
         d.cleanup(names)
-        for ns in (ns_a, ns_b):  # nothing may outlive the test (a dnsmasq left behind)
-            for p in sh("ip", "netns", "pids", ns).stdout.split():
-                try:
-                    os.kill(int(p), 9)
-                except (OSError, ValueError):
-                    pass
-            sh("ip", "netns", "del", ns)
+        netns_remove(ns_a, ns_b)  # nothing may outlive the test (a dnsmasq left behind)
     t.done()
 
 

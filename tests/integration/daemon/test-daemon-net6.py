@@ -31,7 +31,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import Daemon, NsDaemon, Tap, skip_all, wait_for  # noqa: E402
+from daemonlib import NsDaemon, netns_remove, Tap, skip_all, wait_for  # noqa: E402
 
 NET = """<network>
   <name>net6</name>
@@ -230,12 +230,7 @@ def main():
         for n in ("net6", "ra6", "hosts6"):
             d.virsh("net-destroy", n)
         d.cleanup([])
-        for p in sh("ip", "netns", "pids", ns).stdout.split():
-            try:
-                os.kill(int(p), 9)
-            except (OSError, ValueError):
-                pass
-        sh("ip", "netns", "del", ns)
+        netns_remove(ns)
     t.done()
 
 

@@ -34,7 +34,8 @@ import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
-from daemonlib import LIBVIRTD_REF, NsDaemon, Tap, libvirtd_ref_start, skip_all  # noqa: E402
+from daemonlib import (LIBVIRTD_REF, NsDaemon, netns_remove, Tap,  # noqa: E402
+                       libvirtd_ref_start, skip_all)
 
 NET = """<network>
   <name>multi</name>
@@ -208,13 +209,7 @@ def main():
         if os.path.exists(os.path.join(ref_dir, "ref.state")):
             sh(sys.executable, LIBVIRTD_REF, "stop", "--dir", ref_dir)
         d.cleanup([])
-        for n in (ns_c, ns, ns_l):
-            for p in sh("ip", "netns", "pids", n).stdout.split():
-                try:
-                    os.kill(int(p), 9)
-                except (OSError, ValueError):
-                    pass
-            sh("ip", "netns", "del", n)
+        netns_remove(ns_c, ns, ns_l)
     t.done()
 
 

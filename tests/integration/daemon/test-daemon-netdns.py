@@ -35,7 +35,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import NsDaemon, Tap, skip_all  # noqa: E402
+from daemonlib import NsDaemon, netns_remove, Tap, skip_all  # noqa: E402
 
 NET = """<network>
   <name>dnsnet</name>
@@ -351,13 +351,7 @@ def main():
         d.virsh("net-destroy", "plain")
         d.virsh("net-destroy", "cmpnet")
         d.cleanup([])
-        for n in (ns, cl):
-            for p in sh("ip", "netns", "pids", n).stdout.split():
-                try:
-                    os.kill(int(p), 9)
-                except (OSError, ValueError):
-                    pass
-            sh("ip", "netns", "del", n)
+        netns_remove(ns, cl)
     t.done()
 
 

@@ -32,7 +32,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import NsDaemon, Tap, domain_xml, skip_all  # noqa: E402
+from daemonlib import NsDaemon, netns_remove, Tap, domain_xml, skip_all  # noqa: E402
 
 
 def sh(*args, ns=None):
@@ -198,12 +198,7 @@ def main():
         d.virsh("net-destroy", "qosnet")
         d.virsh("net-destroy", "plainnet")
         d.cleanup(names)
-        for p in sh("ip", "netns", "pids", ns).stdout.split():
-            try:
-                os.kill(int(p), 9)
-            except (OSError, ValueError):
-                pass
-        sh("ip", "netns", "del", ns)
+        netns_remove(ns)
     t.done()
 
 

@@ -34,7 +34,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import LIBVIRTD_REF, NsDaemon, Tap, domain_xml, libvirtd_ref_start, skip_all  # noqa: E402
+from daemonlib import (LIBVIRTD_REF, NsDaemon, netns_remove, Tap,  # noqa: E402
+                       domain_xml, libvirtd_ref_start, skip_all)
 
 here = os.path.dirname(os.path.abspath(__file__))
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -339,13 +340,7 @@ def main():
         d.virsh("destroy", "qguest")
         d.virsh("net-destroy", "qnet")
         d.cleanup(["pguest", "qguest"])
-        for n in (ns, ns_l):
-            for p in sh("ip", "netns", "pids", n).stdout.split():
-                try:
-                    os.kill(int(p), 9)
-                except (OSError, ValueError):
-                    pass
-            sh("ip", "netns", "del", n)
+        netns_remove(ns, ns_l)
     t.done()
 
 

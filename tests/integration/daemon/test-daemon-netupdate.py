@@ -31,7 +31,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import Daemon, NsDaemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
+from daemonlib import NsDaemon, netns_remove, Tap, domain_xml, skip_all, wait_for  # noqa: E402
 
 NET = """<network>
   <name>upnet</name>
@@ -279,12 +279,7 @@ def main():
         d.virsh("net-destroy", "upnet")
         d.virsh("net-destroy", "trnet")
         d.cleanup(names)
-        for p in sh("ip", "netns", "pids", ns).stdout.split():
-            try:
-                os.kill(int(p), 9)
-            except (OSError, ValueError):
-                pass
-        sh("ip", "netns", "del", ns)
+        netns_remove(ns)
     t.done()
 
 

@@ -46,7 +46,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 LIBVIRTD_REF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                             "scripts", "libvirtd_ref.py")
-from daemonlib import Daemon, NsDaemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
+from daemonlib import NsDaemon, netns_remove, Tap, domain_xml, skip_all, wait_for  # noqa: E402
 
 
 def sh(*args, ns=None, env=None):
@@ -605,12 +605,7 @@ def main():
             d.virsh("destroy", n)
         d.cleanup(names)
         ovs.stop()
-        for p in sh("ip", "netns", "pids", ns).stdout.split():
-            try:
-                os.kill(int(p), 9)
-            except (OSError, ValueError):
-                pass
-        sh("ip", "netns", "del", ns)
+        netns_remove(ns)
     t.done()
 
 

@@ -30,7 +30,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import (LIBVIRTD_REF, NsDaemon, Tap, domain_xml, libvirtd_ref_start,  # noqa: E402
+from daemonlib import (LIBVIRTD_REF, NsDaemon, netns_remove,  # noqa: E402
+                       Tap, domain_xml, libvirtd_ref_start,
                        skip_all, wait_for)
 
 
@@ -204,13 +205,7 @@ def main():
             d.virsh("net-destroy", n)
         d.virsh("net-undefine", "vncdown")
         d.cleanup(names)
-        for n in (ns, ns_l):
-            for p in sh("ip", "netns", "pids", n).stdout.split():
-                try:
-                    os.kill(int(p), 9)
-                except (OSError, ValueError):
-                    pass
-            sh("ip", "netns", "del", n)
+        netns_remove(ns, ns_l)
     t.done()
 
 

@@ -24,7 +24,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import NsDaemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
+from daemonlib import NsDaemon, netns_remove, Tap, domain_xml, skip_all, wait_for  # noqa: E402
 
 WRAPPER = """#!/usr/bin/python3
 import os, subprocess, sys, time
@@ -172,12 +172,7 @@ def main():
                 except (OSError, ValueError):
                     pass
         d.cleanup(names)
-        for p in sh("ip", "netns", "pids", ns).stdout.split():
-            try:
-                os.kill(int(p), 9)
-            except (OSError, ValueError):
-                pass
-        sh("ip", "netns", "del", ns)
+        netns_remove(ns)
     t.done()
 
 
