@@ -122,6 +122,14 @@ def tick_watch(name):
     return last_tick, ticks_on
 
 
+def event_stream(h, streams):
+    """`virsh event --all --loop` on host h, added to streams (to end with the test)."""
+    p = subprocess.Popen(["virsh", "-q", "-c", h.uri, "event", "--all", "--loop"], env=h.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    streams.append(p)
+    return p
+
+
 def listed(h, name):
     """Whether host h has domain name, running or not."""
     return name in h.virsh("list", "--all", "--name").stdout.split()

@@ -37,7 +37,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import alive, domain_xml, state_ticks, wait_for  # noqa: E402
-from migratelib import Fabric, Host, end, listed, raw_disk, start, tick_watch  # noqa: E402
+from migratelib import (Fabric, Host, end, event_stream, listed, raw_disk, start,  # noqa: E402
+                        tick_watch)
 
 VIREOD, VMM, GUEST, VSH, t = start()
 
@@ -58,14 +59,7 @@ try:
     t.ok(a.proc.poll() is None and b.proc.poll() is None,
          "two vireod run, each in its own network namespace")
 
-    def ev_stream(h):
-        p = subprocess.Popen(["virsh", "-q", "-c", h.uri, "event", "--all", "--loop"],
-                             env=h.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
-        events.append(p)
-        return p
-
-    ev_a, ev_b = ev_stream(a), ev_stream(b)
+    ev_a, ev_b = event_stream(a, events), event_stream(b, events)
     shared = os.path.join(a.tmp, "pc.raw")
     xml = domain_xml("pc", GUEST, "tests=state state_mib=1 state_dirty=1 seed=21 "
                      "state_ticks=100000", raw_disk(shared), memory_mib=64)

@@ -37,7 +37,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import alive, domain_xml, state_ticks, wait_for  # noqa: E402
-from migratelib import Fabric, Host, end, start  # noqa: E402
+from migratelib import Fabric, Host, end, event_stream, start  # noqa: E402
 
 VIREOD, VMM, GUEST, VSH, t = start()
 
@@ -89,14 +89,7 @@ try:
     t.ok(a.proc.poll() is None and b.proc.poll() is None,
          "two vireod run, each in its own network namespace")
 
-    def ev_stream(h):
-        p = subprocess.Popen(["virsh", "-q", "-c", h.uri, "event", "--all", "--loop"],
-                             env=h.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
-        events.append(p)
-        return p
-
-    ev_a, ev_b = ev_stream(a), ev_stream(b)
+    ev_a, ev_b = event_stream(a, events), event_stream(b, events)
     shared = os.path.join(a.tmp, "mg.raw")
     with open(shared, "wb") as f:
         f.truncate(1 << 20)
