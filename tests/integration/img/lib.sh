@@ -22,6 +22,17 @@ todo() {
     n=$((n + 1))
     if "$@" >"$T/.out" 2>&1; then echo "ok $n - $d # TODO"; else echo "not ok $n - $d # TODO"; head -5 "$T/.out" | sed 's/^/# /'; fi
 }
+# wait_listening SOCKET: until a connection to the unix socket succeeds (at most 10 s). The
+# socket's file appears at bind(), before the server listens: a client in between is refused.
+wait_listening() {
+    local _
+    for _ in $(seq 200); do
+        python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \
+            "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
 finish() { echo "1..$n"; [ $failed -eq 0 ]; }
 command -v qemu-img >/dev/null || { echo "1..0 # SKIP qemu-img (qemu-utils) not installed"; exit 0; }
 

@@ -26,7 +26,7 @@ serve() {
     qemu-nbd --persistent -f raw -x "$2" -k "$1" "$3" 2>>"$T/nbd.err" &
     server=$!
     pids+=("$server")
-    for _ in $(seq 200); do [ -S "$1" ] && return 0; sleep 0.05; done
+    wait_listening "$1" && return 0
     echo "# qemu-nbd did not come up on $1"
     return 1
 }

@@ -31,7 +31,7 @@ serve() {
     qemu-nbd --persistent -f raw -x "$name" -k "$sock" "$file" >/dev/null 2>>"$T/nbd.err" &
     pids+=($!)
     U="nbd+unix:///$name?socket=$sock"
-    for _ in $(seq 200); do [ -S "$sock" ] && return 0; sleep 0.05; done
+    wait_listening "$sock" && return 0
     echo "# qemu-nbd did not come up on $sock"
     return 1
 }

@@ -34,7 +34,7 @@ serve() {
     if [[ $where == /* ]]; then
         qemu-nbd --persistent -f raw -x "$name" -k "$where" "$@" "$file" 2>>"$T/nbd.err" &
         pids+=($!)
-        for _ in $(seq 200); do [ -S "$where" ] && return 0; sleep 0.05; done
+        wait_listening "$where" && return 0
     else
         qemu-nbd --persistent -f raw -x "$name" -b 127.0.0.1 -p "$where" "$@" "$file" \
             2>>"$T/nbd.err" &
