@@ -215,6 +215,31 @@ class NsDaemon(Daemon):
         self.ns = ns
 
 
+def sh(*args, ns=None, timeout=60):
+    """A command (inside network namespace ns when given), its output captured."""
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+# A script to run inside a namespace: the first 12 bytes a server at (argv[1], argv[2]) sends
+# (a VNC server's "RFB 003.008"), or "error: EXCEPTION".
+RFB_PROBE = """import socket, sys
+s = socket.socket()
+s.settimeout(30)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    data = b""
+    while len(data) < 12:
+        chunk = s.recv(12 - len(data))
+        if not chunk:
+            break
+        data += chunk
+    print(data.decode(errors="replace").strip())
+except OSError as e:
+    print("error: %s" % e.__class__.__name__)
+"""
+
+
 def netns_remove(*namespaces):
     """Ends every process left in each network namespace (a dnsmasq, a VMM, a helper: nothing
     may outlive a test) and deletes the namespace."""

@@ -31,7 +31,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import NsDaemon, netns_remove, Tap, skip_all, wait_for  # noqa: E402
+from daemonlib import NsDaemon, netns_remove, Tap, sh, skip_all, wait_for  # noqa: E402
 
 NET = """<network>
   <name>net6</name>
@@ -68,11 +68,6 @@ RA_ONLY = """<network>
   <ip family='ipv6' address='2001:2:0:f::1' prefix='64'/>
 </network>
 """
-
-
-def sh(*args, ns=None):
-    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
 def dhcpv6_hosts(t, d, ns):

@@ -35,7 +35,7 @@ import sys
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 from daemonlib import (LIBVIRTD_REF, NsDaemon, netns_remove, Tap,  # noqa: E402
-                       libvirtd_ref_start, skip_all)
+                       libvirtd_ref_start, sh, skip_all)
 
 NET = """<network>
   <name>multi</name>
@@ -55,11 +55,6 @@ NET = """<network>
   <ip family='ipv6' address='2001:2:0:31::1' prefix='64'/>
 </network>
 """
-
-
-def sh(*args, ns=None):
-    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
 def dhcp_lines(conf):

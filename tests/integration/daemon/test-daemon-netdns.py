@@ -35,7 +35,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import NsDaemon, netns_remove, Tap, skip_all  # noqa: E402
+from daemonlib import NsDaemon, netns_remove, Tap, sh, skip_all  # noqa: E402
 
 NET = """<network>
   <name>dnsnet</name>
@@ -85,11 +85,6 @@ CMP = """<network>
   <ip address='198.18.31.1' prefix='24'/>
 </network>
 """
-
-
-def sh(*args, ns=None):
-    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
 def main():

@@ -32,12 +32,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import NsDaemon, netns_remove, Tap, domain_xml, skip_all  # noqa: E402
-
-
-def sh(*args, ns=None):
-    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+from daemonlib import NsDaemon, netns_remove, Tap, domain_xml, sh, skip_all  # noqa: E402
 
 
 QOS_NET = """<network>

@@ -31,7 +31,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import NsDaemon, netns_remove, Tap, domain_xml, skip_all, wait_for  # noqa: E402
+from daemonlib import NsDaemon, netns_remove, Tap, domain_xml, sh, skip_all, wait_for  # noqa: E402
 
 NET = """<network>
   <name>upnet</name>
@@ -46,11 +46,6 @@ NET = """<network>
 """
 
 HOST = "<host mac='52:54:00:5e:00:81' name='guest81' ip='198.18.12.81'/>"
-
-
-def sh(*args, ns=None):
-    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
 def main():

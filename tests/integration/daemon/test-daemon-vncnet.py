@@ -26,18 +26,12 @@ Everything runs in a network namespace made here, with addresses from
 import os
 import re
 import signal
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import (LIBVIRTD_REF, NsDaemon, netns_remove,  # noqa: E402
-                       Tap, domain_xml, libvirtd_ref_start,
+from daemonlib import (LIBVIRTD_REF, RFB_PROBE, NsDaemon, netns_remove,  # noqa: E402
+                       Tap, domain_xml, libvirtd_ref_start, sh,
                        skip_all, wait_for)
-
-
-def sh(*args, ns=None):
-    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
 NET = """<network>
@@ -66,24 +60,6 @@ GRAPHICS = """    <graphics type='vnc' port='-1' autoport='yes'>
       <model type='vga' vram='16384' heads='1'/>
     </video>
 """
-
-# run inside the namespace: the first 12 bytes the server sends, or the error
-PROBE = """import socket, sys
-s = socket.socket()
-s.settimeout(30)
-try:
-    s.connect((sys.argv[1], int(sys.argv[2])))
-    data = b""
-    while len(data) < 12:
-        chunk = s.recv(12 - len(data))
-        if not chunk:
-            break
-        data += chunk
-    print(data.decode(errors="replace").strip())
-except OSError as e:
-    print("error: %s" % e.__class__.__name__)
-"""
-
 
 def graphics_lines(xml):
     m = re.search(r"(<graphics type='vnc'.*?</graphics>)", xml, re.S)
@@ -125,7 +101,8 @@ def main():
     names = ["vncg", "vncbad", "vnccmp"]
 
     def probe(addr, port):
-        return sh(sys.executable, d.write("probe.py", PROBE), addr, str(port), ns=ns).stdout.strip()
+        return sh(sys.executable, d.write("probe.py", RFB_PROBE), addr, str(port),
+                  ns=ns).stdout.strip()
 
     try:
         sh("ip", "netns", "add", ns)

@@ -20,11 +20,11 @@ them:
 import os
 import re
 import signal
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemonlib import NsDaemon, netns_remove, Tap, domain_xml, skip_all, wait_for  # noqa: E402
+from daemonlib import (RFB_PROBE, NsDaemon, netns_remove, Tap, domain_xml, sh,  # noqa: E402
+                       skip_all, wait_for)
 
 WRAPPER = """#!/usr/bin/python3
 import os, subprocess, sys, time
@@ -68,22 +68,6 @@ GRAPHICS = """    <graphics type='vnc' port='-1' autoport='yes'>
     </video>
 """
 
-PROBE = """import socket, sys
-s = socket.socket()
-s.settimeout(30)
-try:
-    s.connect((sys.argv[1], int(sys.argv[2])))
-    print(s.recv(12).decode(errors="replace").strip())
-except OSError as e:
-    print("error: %s" % e.__class__.__name__)
-"""
-
-
-def sh(*args, ns=None):
-    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-
-
 def main():
     vireod, vmm, guest = sys.argv[1:4]
     if os.geteuid() != 0:
@@ -116,7 +100,7 @@ def main():
                       for f in os.listdir(state) if re.match(r"holder-\d+$", f))
 
     def probe(port):
-        return sh(sys.executable, d.write("probe.py", PROBE), "127.0.0.1", str(port),
+        return sh(sys.executable, d.write("probe.py", RFB_PROBE), "127.0.0.1", str(port),
                   ns=ns).stdout.strip()
 
     try:
