@@ -7,6 +7,7 @@ The daemons' UNIX sockets are reachable from every namespace (a socket is a
 file); the migration streams go over TCP between the namespaces.
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -128,6 +129,25 @@ def event_stream(h, streams):
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     streams.append(p)
     return p
+
+
+def guest_end(h, name):
+    """A 'q' on domain name's console (through the stock libvirt-python) ends the continuity
+    guest's run: whether its TAP summary came within 600 s, and its console log."""
+    import libvirt
+    conn = libvirt.open(h.uri)
+    stream = conn.newStream(0)
+    conn.lookupByName(name).openConsole(None, stream, 0)
+    stream.send(b"q")
+    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", h.console_log(name), re.M) and
+                    "1.." in h.console_log(name), 600)
+    log = h.console_log(name)
+    try:
+        stream.abort()
+    except libvirt.libvirtError:
+        pass
+    conn.close()
+    return done, log
 
 
 def listed(h, name):

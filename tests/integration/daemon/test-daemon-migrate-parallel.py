@@ -21,12 +21,12 @@ Prints TAP. Waits poll with generous limits; nothing asserts a timing.
 """
 import json
 import os
-import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import alive, domain_xml, state_ticks, wait_for  # noqa: E402
-from migratelib import Fabric, Host, end, listed, raw_disk, start, tick_watch  # noqa: E402
+from migratelib import (Fabric, Host, end, guest_end, listed, raw_disk,  # noqa: E402
+                        start, tick_watch)
 
 VIREOD, VMM, GUEST, VSH, t = start()
 
@@ -170,19 +170,7 @@ try:
     t.ok(not warned, "Finish of a --parallel migration without storage stops no NBD server",
          warned)
 
-    import libvirt  # the stock libvirt-python: a 'q' on the guest's console ends its run
-    conn = libvirt.open(final.uri)
-    stream = conn.newStream(0)
-    conn.lookupByName("mp").openConsole(None, stream, 0)
-    stream.send(b"q")
-    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", final.console_log("mp"), re.M) and
-                    "1.." in final.console_log("mp"), 600)
-    log = final.console_log("mp")
-    try:
-        stream.abort()
-    except libvirt.libvirtError:
-        pass
-    conn.close()
+    done, log = guest_end(final, "mp")  # a 'q' ends its run
     t.ok(done and "not ok" not in log and "the whole 8 MiB dirtied area holds its last "
          "generations" in log, "the guest's final checks pass after the four hops", log[-800:])
 except Exception as e:  # noqa: BLE001

@@ -46,7 +46,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import alive, domain_xml, state_ticks, wait_for  # noqa: E402
-from migratelib import Fabric, Host, end, start  # noqa: E402
+from migratelib import Fabric, Host, end, guest_end, start  # noqa: E402
 
 VIREOD, VMM, GUEST, VSH, t = start(("virsh", "qemu-img"))
 
@@ -261,19 +261,7 @@ try:
          (last_tick(a), new_b[:1]))
 
     # ---- the guest's own end: its checks (memory pattern, last disk block) pass on B ----
-    import libvirt  # the stock libvirt-python: a 'q' on the guest's console ends its run
-    conn = libvirt.open(b.uri)
-    stream = conn.newStream(0)
-    conn.lookupByName(NAME).openConsole(None, stream, 0)
-    stream.send(b"q")
-    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", b.console_log(NAME), re.M) and
-                    "1.." in b.console_log(NAME), 600)
-    log = b.console_log(NAME)
-    try:
-        stream.abort()
-    except libvirt.libvirtError:
-        pass
-    conn.close()
+    done, log = guest_end(b, NAME)  # a 'q' ends its run
     t.ok(done and "not ok" not in log and "disk write" in log,
          "the guest's final checks pass after the storage hops", log[-1200:])
     b.virsh("destroy", NAME)

@@ -36,8 +36,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import alive, domain_xml, state_ticks, wait_for  # noqa: E402
-from migratelib import (Fabric, Host, end, event_stream, listed, raw_disk, start,  # noqa: E402
-                        tick_watch)
+from migratelib import (Fabric, Host, end, event_stream, guest_end, listed,  # noqa: E402
+                        raw_disk, start, tick_watch)
 
 VIREOD, VMM, GUEST, VSH, t = start()
 
@@ -226,19 +226,7 @@ try:
         p2p=True)
 
     # ---- the guest's own end: its checks pass on A ----
-    import libvirt  # the stock libvirt-python: a 'q' on the guest's console ends its run
-    conn = libvirt.open(a.uri)
-    stream = conn.newStream(0)
-    conn.lookupByName("mt").openConsole(None, stream, 0)
-    stream.send(b"q")
-    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", a.console_log("mt"), re.M) and
-                    "1.." in a.console_log("mt"), 600)
-    log = a.console_log("mt")
-    try:
-        stream.abort()
-    except libvirt.libvirtError:
-        pass
-    conn.close()
+    done, log = guest_end(a, "mt")  # a 'q' ends its run
     t.ok(done and "not ok" not in log, "the guest's final checks pass after both hops",
          log[-800:])
 

@@ -29,7 +29,6 @@ Prints TAP. Waits poll with generous limits; nothing asserts a timing.
 """
 import json
 import os
-import re
 import signal
 import struct
 import subprocess
@@ -37,7 +36,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import alive, domain_xml, state_ticks, wait_for  # noqa: E402
-from migratelib import Fabric, Host, end, listed, raw_disk, start, tick_watch  # noqa: E402
+from migratelib import (Fabric, Host, end, guest_end, listed, raw_disk,  # noqa: E402
+                        start, tick_watch)
 from remotelib import Pki  # noqa: E402
 
 VIREOD, VMM, GUEST, VSH, t = start()
@@ -277,19 +277,7 @@ try:
          "ticks consecutive across the TLS multifd hop (A's last %d, B's next %s)" %
          (last_a2, new_b[:1]))
 
-    import libvirt  # the stock libvirt-python: a 'q' on the guest's console ends its run
-    conn = libvirt.open(b.uri)
-    stream = conn.newStream(0)
-    conn.lookupByName("mt").openConsole(None, stream, 0)
-    stream.send(b"q")
-    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", b.console_log("mt"), re.M) and
-                    "1.." in b.console_log("mt"), 600)
-    log = b.console_log("mt")
-    try:
-        stream.abort()
-    except libvirt.libvirtError:
-        pass
-    conn.close()
+    done, log = guest_end(b, "mt")  # a 'q' ends its run
     t.ok(done and "not ok" not in log, "the guest's final checks pass after every hop",
          log[-800:])
 except Exception as e:  # noqa: BLE001

@@ -37,7 +37,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemonlib import alive, domain_xml, state_ticks, wait_for  # noqa: E402
-from migratelib import Fabric, Host, end, event_stream, start  # noqa: E402
+from migratelib import Fabric, Host, end, guest_end, event_stream, start  # noqa: E402
 
 VIREOD, VMM, GUEST, VSH, t = start()
 
@@ -332,19 +332,7 @@ try:
          "resumed, mgx ticks on from B's last tick %d" % last_b, r.stderr)
 
     # ---- the guest's own end: its checks pass on A ----
-    import libvirt  # the stock libvirt-python: a 'q' on the guest's console ends its run
-    conn = libvirt.open(a.uri)
-    stream = conn.newStream(0)
-    conn.lookupByName("mgx").openConsole(None, stream, 0)
-    stream.send(b"q")
-    done = wait_for(lambda: re.search(r"^(ok|not ok) .*", a.console_log("mgx"), re.M) and
-                    "1.." in a.console_log("mgx"), 600)
-    log = a.console_log("mgx")
-    try:
-        stream.abort()
-    except libvirt.libvirtError:
-        pass
-    conn.close()
+    done, log = guest_end(a, "mgx")  # a 'q' ends its run
     t.ok(done and "not ok" not in log, "the guest's final checks pass after six hops",
          log[-800:])
 
