@@ -279,6 +279,11 @@ int vd_cpu_expand_host_model(struct domain_def *def, struct verr *err)
     const char *mode = def->cpu ? xnode_attr(def->cpu, "mode") : NULL;
     if (!mode || strcmp(mode, "host-model") != 0)
         return 0;
+    if (xnode_attr(def->cpu, "migratable")) /* refused as vmm-support.c refuses it */
+        return verr_set(err, EINVAL,
+                        "unsupported configuration: Attribute migratable is only allowed for "
+                        "'host-passthrough' "
+                        "/ 'maximum' CPU mode");
     struct vd_host_model hm;
     int r = vd_cpu_host_model(&hm, err);
     if (r < 0)

@@ -896,6 +896,11 @@ static int check_cpus(const struct domain_def *def, struct verr *err)
     if (check && (r = probe_attr("cpu@check", "cpu", "check", check, NULL, err)))
         return r;
     const char *migratable = xnode_attr(def->cpu, "migratable");
+    if (migratable && strcmp(mode, "host-passthrough") != 0 && strcmp(mode, "maximum") != 0)
+        return verr_set(err, EINVAL, /* libvirt's words: it has nothing to apply it to */
+                        "unsupported configuration: Attribute migratable is only allowed for "
+                        "'host-passthrough' "
+                        "/ 'maximum' CPU mode");
     if (migratable &&
         (r = probe_attr("cpu@migratable", "cpu", "migratable", migratable, NULL, err)))
         return r;

@@ -151,6 +151,12 @@ int main(int argc, char **argv)
            "a SCSI disk on bus 1 is refused");
     ok(check("<cpu mode='host-model'/>", "", msg, sizeof(msg)) == 0,
        "cpu host-model is honoured (vireod expands it at start) (%s)", msg);
+    check("<cpu mode='custom' migratable='off'><model>Haswell</model></cpu>", "", msg, sizeof(msg));
+    is_str(msg,
+           "unsupported configuration: Attribute migratable is only allowed for 'host-passthrough' "
+           "/ 'maximum' "
+           "CPU mode",
+           "migratable on a custom CPU is refused (it has nothing to apply to)");
     ok(check("<cpu mode='host-passthrough'/>", "", msg, sizeof(msg)) == 0,
        "cpu host-passthrough is honoured (%s)", msg);
     ok(check("<cpu mode='custom' check='full'><model fallback='forbid'>Haswell-noTSX</model>"
