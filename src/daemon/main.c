@@ -13,7 +13,8 @@
  * max_anonymous_clients, max_client_requests) and qemu.conf's that apply
  * (seccomp_sandbox, user, group, dynamic_ownership, namespaces, vnc_tls,
  * vnc_tls_x509_cert_dir, vnc_tls_x509_verify, default_tls_x509_cert_dir,
- * default_tls_x509_verify, migrate_tls_x509_cert_dir, migrate_tls_x509_verify); others are ignored
+ * default_tls_x509_verify, migrate_tls_x509_cert_dir, migrate_tls_x509_verify,
+ * memory_backing_dir); others are ignored
  * with a warning, as a libvirtd.conf written for libvirtd may carry many.
  *
  * TLS files follow libvirt's layout: /etc/pki/CA/cacert.pem,
@@ -247,6 +248,17 @@ static int load_config(struct vd_daemon *d, const char *path, char **sock_dir, c
         } else if (strcmp(key, "vnc_tls_x509_cert_dir") == 0) {
             free(d->vnc_tls_dir);
             d->vnc_tls_dir = *val ? xstrdup(val) : NULL;
+        } else if (strcmp(key, "memory_backing_dir") == 0) {
+            if (val[0] != '/') {
+                r = verr_set(err, EINVAL,
+                             "%s: line %u: memory_backing_dir: '%s' is not an "
+                             "absolute path",
+                             path, lineno, val);
+                free(joined);
+                break;
+            }
+            free(d->memory_dir);
+            d->memory_dir = xstrdup(val);
         } else if (strcmp(key, "listen_addr") == 0) {
             free(d->listen_addr);
             d->listen_addr = *val ? xstrdup(val) : NULL;
@@ -467,6 +479,7 @@ static void paths_free(struct vd_daemon *d)
     free(d->save_dir);
     free(d->snapshot_dir);
     free(d->nvram_dir);
+    free(d->memory_dir);
     free(d->autostart_dir);
     free(d->run_dir);
     free(d->log_dir);
@@ -658,6 +671,7 @@ int main(int argc, char **argv)
         d.network_run_dir = xasprintf("%s/run-networks", d.root);
         d.snapshot_dir = xasprintf("%s/lib/snapshot", d.root);
         d.nvram_dir = xasprintf("%s/lib/nvram", d.root);
+        d.memory_dir = xasprintf("%s/lib/ram", d.root);
         sock_dir = xstrdup(d.root);
     } else if (geteuid() == 0) {
         d.domain_dir = xstrdup("/etc/vireo/domains");
@@ -670,6 +684,7 @@ int main(int argc, char **argv)
         d.network_run_dir = xstrdup("/run/vireo/networks");
         d.snapshot_dir = xstrdup("/var/lib/vireo/snapshot");
         d.nvram_dir = xstrdup("/var/lib/libvirt/qemu/nvram"); /* libvirt's, as the XML says */
+        d.memory_dir = xstrdup("/var/lib/vireo/ram");
         sock_dir = xstrdup("/run/vireo");
     } else {
         const char *home = getenv("HOME") ? getenv("HOME") : "/";
@@ -689,6 +704,7 @@ int main(int argc, char **argv)
         d.save_dir = xasprintf("%s/vireo/save", state);
         d.snapshot_dir = xasprintf("%s/vireo/snapshot", state);
         d.nvram_dir = xasprintf("%s/vireo/nvram", state);
+        d.memory_dir = xasprintf("%s/vireo/ram", state);
         free(cfg);
         free(state);
     }

@@ -109,9 +109,9 @@ static int domain_capabilities(struct vd_call *c)
     buf_append_str(&b, "    <mode name='custom' supported='yes'>\n");
     vd_cpu_models_xml(&b, "      ");
     buf_append_str(&b, "    </mode>\n  </cpu>\n");
-    /* as libvirt 9.0 lists it, less file (memory_backing_dir is not supported yet) */
+    /* as libvirt 9.0 lists it */
     buf_append_str(&b, "  <memoryBacking supported='yes'>\n");
-    put_enum(&b, "    ", "sourceType", (const char *const[]){"anonymous", "memfd", NULL});
+    put_enum(&b, "    ", "sourceType", (const char *const[]){"file", "anonymous", "memfd", NULL});
     buf_append_str(&b, "  </memoryBacking>\n");
     buf_append_str(&b, "  <devices>\n    <disk supported='yes'>\n");
     put_enum(&b, "      ", "diskDevice", (const char *const[]){"disk", "cdrom", NULL});

@@ -124,6 +124,17 @@ int vd_sched_apply_iothread(const struct vd_tune_plan *p, unsigned id, pid_t tid
  * shortfall of free pages with one line. */
 int vd_hugepages_prepare(const struct domain_def *def, char **mem_path, struct verr *err);
 
+/* <memoryBacking><source type='file'/> (memory-dir.c): whether guest RAM goes in files of
+ * qemu.conf's memory_backing_dir (not with <hugepages/>, which win, as libvirt); the
+ * domain's directory there, MEMORY_DIR/ID-NAME as libvirt names it (malloc'd); making it
+ * (and MEMORY_DIR), given to uid/gid when uid >= 0; removing every ID-NAME of a domain
+ * with its files (the VM ended, or its start failed, or a daemon restart found it dead). */
+bool vd_memory_dir_wanted(const struct domain_def *def);
+char *vd_memory_dir_path(const char *memory_dir, int id, const char *name);
+int vd_memory_dir_make(const char *memory_dir, const char *path, long uid, long gid,
+                       struct verr *err);
+void vd_memory_dir_remove(const char *memory_dir, const char *name);
+
 /* The host's online CPUs as a cpulist ("0-1") and their count bound. */
 int vd_host_cpus(char *out, size_t size);
 /* A thread's affinity as a bitmap of maplen bytes (libvirt's cpumap). */

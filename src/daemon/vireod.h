@@ -96,6 +96,7 @@ struct vd_daemon {
     char *save_dir;     /* managed save images (lib/save) */
     char *snapshot_dir; /* snapshot metadata: DIR/DOMAIN/NAME.xml (lib/snapshot) */
     char *nvram_dir;    /* per-domain UEFI variable stores NAME_VARS.fd (lib/nvram, nvram.h) */
+    char *memory_dir;   /* qemu.conf's memory_backing_dir: file-backed guest RAM (memory-dir.c) */
     char *sock_path, *sock_ro_path;
     char *pid_file;
     char *vmm_path;

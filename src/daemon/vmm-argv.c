@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "conf/xnode.h"
+#include "daemon/tune.h"
 #include "daemon/vmm-firmware.h"
 #include "daemon/vmm-support.h"
 #include "util/bitmap.h"
@@ -37,10 +38,11 @@
 struct argv_b {
     char **v;
     size_t n;
-    const char *root; /* the PCI root bus's name: pci.0 on pc, pcie.0 on q35 and microvm */
-    bool firmware;    /* pc or q35: SeaBIOS boots the guest, so boot orders apply */
-    bool q35;         /* sata controller 0 is the machine's built-in AHCI */
-    bool vnc_tls;     /* vnc-tls-creds0 is on the command line (every display shares it) */
+    const char *root;       /* the PCI root bus's name: pci.0 on pc, pcie.0 on q35 and microvm */
+    bool firmware;          /* pc or q35: SeaBIOS boots the guest, so boot orders apply */
+    bool q35;               /* sata controller 0 is the machine's built-in AHCI */
+    bool vnc_tls;           /* vnc-tls-creds0 is on the command line (every display shares it) */
+    const char *memory_dir; /* <source type='file'/>: the domain's memory_backing_dir/ID-NAME */
 };
 
 static void add(struct argv_b *a, const char *s)
@@ -680,9 +682,10 @@ static void cell_tune(const struct domain_def *def, const char *cellid, const ch
     }
 }
 
-/* <memoryBacking> as libvirt 9.0 writes it on QEMU 7.2's memory backends: the type (memfd or
- * ram; <hugepages/> makes ram a file on the mount at start, vmm-start.c), share= from <access>
- * (a cell's memAccess wins), prealloc from <allocation mode='immediate'> with its threads,
+/* <memoryBacking> as libvirt 9.0 writes it on QEMU 7.2's memory backends: the type (memfd,
+ * file in the domain's memory_backing_dir directory, a file per backend named as libvirt names
+ * it, or ram; <hugepages/> makes ram a file on the mount at start, vmm-start.c), share= from
+ * <access> (a cell's memAccess wins), prealloc from <allocation mode='immediate'> with its threads,
  * discard-data from <discard/> or the cell's discard (file backends only: hugepages). */
 static const struct xnode *backing(const struct domain_def *def, const char *name)
 {
@@ -701,6 +704,11 @@ static bool is_memfd(const struct domain_def *def)
     return type && !strcmp(type, "memfd");
 }
 
+static const char *backend_type(const struct domain_def *def)
+{
+    return is_memfd(def) ? "memfd" : vd_memory_dir_wanted(def) ? "file" : "ram";
+}
+
 /* All of guest RAM as -m gives it (MiB, rounded up as libvirt aligns <memory>). */
 static unsigned long long ram_bytes(const struct domain_def *def)
 {
@@ -712,14 +720,23 @@ static unsigned long long ram_bytes(const struct domain_def *def)
 static bool backend_needed(const struct domain_def *def)
 {
     const char *alloc = backing_attr(def, "allocation", "mode");
-    return is_memfd(def) || backing(def, "access") || backing(def, "discard") ||
-           (alloc && !strcmp(alloc, "immediate"));
+    return is_memfd(def) || vd_memory_dir_wanted(def) || backing(def, "access") ||
+           backing(def, "discard") || (alloc && !strcmp(alloc, "immediate"));
 }
 
-static void put_backend(struct buf *b, const struct domain_def *def, const char *id,
-                        unsigned long long bytes, const char *access, const char *discard)
+/* file: the backend's file in the domain's memory directory (libvirt's names: pc.ram,
+ * ram-nodeN, dimmN). */
+static void put_backend(struct buf *b, const struct argv_b *a, const struct domain_def *def,
+                        const char *id, const char *file, unsigned long long bytes,
+                        const char *access, const char *discard)
 {
-    buf_printf(b, "memory-backend-%s,id=%s,size=%llu", is_memfd(def) ? "memfd" : "ram", id, bytes);
+    buf_printf(b, "memory-backend-%s,id=%s,size=%llu", backend_type(def), id, bytes);
+    if (vd_memory_dir_wanted(def)) {
+        buf_printf(b, ",mem-path=");
+        for (const char *p = a->memory_dir; *p; p++) /* QEMU's escape: ',' is written ",," */
+            buf_append(b, *p == ',' ? ",," : p, *p == ',' ? 2 : 1);
+        buf_printf(b, "/%s", file);
+    }
     if (!access)
         access = backing_attr(def, "access", "mode");
     if (access)
@@ -745,11 +762,11 @@ static int backing_check(const struct domain_def *def, struct verr *err)
         const char *d = numa->kids[i]->name ? xnode_attr(numa->kids[i], "discard") : NULL;
         discard |= d && !strcmp(d, "yes");
     }
-    if (discard && (!backing(def, "hugepages") || is_memfd(def)))
+    if (discard && !vd_memory_dir_wanted(def) && (!backing(def, "hugepages") || is_memfd(def)))
         return verr_set(err, ENOTSUP,
                         "unsupported configuration: <discard/> applies to file-backed guest "
-                        "memory only (<hugepages/>): anonymous and memfd memory have no file "
-                        "to discard");
+                        "memory only (<hugepages/> or <source type='file'/>): anonymous and "
+                        "memfd memory have no file to discard");
     return 0;
 }
 
@@ -767,13 +784,13 @@ static int numa_args(struct argv_b *a, const struct domain_def *def, struct verr
         if (!nodeset || (strcmp(mode, "preferred") && strcmp(mode, "interleave"))) {
             if (!backend_needed(def))
                 return 0;
-            put_backend(&b, def, "pc.ram", ram_bytes(def), NULL, NULL);
+            put_backend(&b, a, def, "pc.ram", "pc.ram", ram_bytes(def), NULL, NULL);
             buf_append(&b, "", 1);
             addf2(a, "-object", xstrdup((char *)b.data));
             buf_free(&b);
             return 0;
         }
-        put_backend(&b, def, "ram-node0", ram_bytes(def), NULL, NULL);
+        put_backend(&b, a, def, "ram-node0", "ram-node0", ram_bytes(def), NULL, NULL);
         if ((r = put_policy(&b, mode, nodeset, err)) == 0) {
             buf_append(&b, "", 1);
             addf2(a, "-object", xstrdup((char *)b.data));
@@ -790,8 +807,8 @@ static int numa_args(struct argv_b *a, const struct domain_def *def, struct verr
         const char *access = xnode_attr(cell, "memAccess");
         buf_reset(&b);
         char *bid = xasprintf("ram-node%s", id ? id : "?");
-        put_backend(&b, def, bid, strtoull(xnode_attr(cell, "memory"), NULL, 10) * 1024, access,
-                    xnode_attr(cell, "discard")); /* KiB: postparse */
+        put_backend(&b, a, def, bid, bid, strtoull(xnode_attr(cell, "memory"), NULL, 10) * 1024,
+                    access, xnode_attr(cell, "discard")); /* KiB: postparse */
         free(bid);
         cell_tune(def, id, &mode, &nodeset);
         r = put_policy(&b, mode, nodeset, err);
@@ -864,9 +881,11 @@ static int dimm_args(struct argv_b *a, const struct domain_def *def, struct verr
         }
         char *id = xasprintf("memdimm%zu", nth);
         buf_reset(&b);
-        put_backend(&b, def, id, (kib + 1023) / 1024 * 1024 * 1024,
+        char *file = xasprintf("dimm%zu", nth); /* libvirt names it after the device */
+        put_backend(&b, a, def, id, file, (kib + 1023) / 1024 * 1024 * 1024,
                     cell ? xnode_attr(cell, "memAccess") : NULL,
                     cell ? xnode_attr(cell, "discard") : NULL);
+        free(file);
         const char *mode, *nodeset;
         cell_tune(def, node, &mode, &nodeset);
         int r = put_policy(&b, mode, nodeset, err);
@@ -986,7 +1005,12 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     const char *family = vmm_support_machine_family(def->os_machine);
     struct argv_b a = {.root = strcmp(family, "pc") == 0 ? "pci.0" : "pcie.0",
                        .firmware = strcmp(family, "microvm") != 0,
-                       .q35 = strcmp(family, "q35") == 0};
+                       .q35 = strcmp(family, "q35") == 0,
+                       .memory_dir = paths->memory_dir};
+    if (vd_memory_dir_wanted(def) && !paths->memory_dir)
+        return verr_set(err, EINVAL,
+                        "internal error: no memory_backing_dir for <source "
+                        "type='file'/>");
     char uuid[37];
     domain_uuid_format(def->uuid, uuid);
     add(&a, paths->vmm);

@@ -33,6 +33,9 @@ struct vmm_argv_paths {
      * no passphrase on the command line. NULL when no disk is encrypted. */
     const char *master_key;
     char *const *disk_secret_data, *const *disk_secret_iv;
+    /* <memoryBacking><source type='file'/>: the domain's directory in memory_backing_dir
+     * (memory-dir.c), where each memory backend's file goes; NULL refuses file memory. */
+    const char *memory_dir;
 };
 
 /* The disk's <encryption> element, or NULL. */

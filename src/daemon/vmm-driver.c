@@ -380,6 +380,7 @@ static void finish_exit(struct vd_vmm *vmm)
     vd_dac_restore(vmm->d->run_dir, vmm->name);
     teardown(vmm, &ops); /* the lock is free from here: a new start may follow at once */
     vd_record_remove(vmm->d->run_dir, vmm->name);
+    vd_memory_dir_remove(vmm->d->memory_dir, vmm->name);       /* <source type='file'/>'s RAM */
     vd_cg_domain_remove(vd_daemon_cgroups(vmm->d), vmm->name); /* stopped or crashed alike */
     vmm->ev->console(vmm->owner, NULL, 0);
     vmm->ev->exited(vmm->owner, how);

@@ -130,8 +130,10 @@ int vd_vmm_recover(struct vd_daemon *d, const char *name, const char *uuid, bool
                      name, d->run_dir, name);
     }
     free(pidfile);
-    if (r == 0) /* nothing of the domain runs: its images go back */
+    if (r == 0) { /* nothing of the domain runs: its images go back, its RAM files go */
         vd_dac_restore(d->run_dir, name);
+        vd_memory_dir_remove(d->memory_dir, name);
+    }
     vd_record_remove(d->run_dir, name);
     if (r == 0) /* its cgroups: the process that was in them is gone */
         vd_cg_domain_remove(vd_daemon_cgroups(d), name);

@@ -84,6 +84,7 @@ struct start_work {
     struct loop *loop;
     char **argv;
     char *name, *run_dir, *logpath, *qmp_path, *console_path, *pidfile;
+    char *memory_base; /* the daemon's memory_backing_dir (memory-dir.c) */
     char uuid[37];
     bool paused;
     uint64_t balloon_bytes;
@@ -151,6 +152,7 @@ static void work_free(struct start_work *w)
     vmm_argv_free(w->nbd_drives);
     free(w->name);
     free(w->run_dir);
+    free(w->memory_base);
     free(w->logpath);
     free(w->qmp_path);
     free(w->console_path);
@@ -587,6 +589,7 @@ static void start_undo(struct start_work *w)
     }
     vd_dac_restore(w->run_dir, w->name);
     vd_record_remove(w->run_dir, w->name);
+    vd_memory_dir_remove(w->memory_base, w->name);
     if (w->tune)
         vd_cg_domain_remove(&w->tune->cg, w->name);
 }
@@ -712,6 +715,7 @@ static void start_done(void *opaque)
             vmm = NULL;
             vd_dac_restore(w->run_dir, w->name);
             vd_record_remove(w->run_dir, w->name);
+            vd_memory_dir_remove(w->memory_base, w->name);
             vd_cg_domain_remove(&w->tune->cg, w->name);
         }
     }
@@ -844,8 +848,14 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
         paths.disk_secret_data = key_data;
         paths.disk_secret_iv = key_iv;
     }
+    /* <source type='file'/>: ID-NAME under memory_backing_dir, with the id the domain will
+     * have (two starts at once may both see the same next id: their names still differ) */
+    char *memdir =
+        vd_memory_dir_wanted(def) ? vd_memory_dir_path(d->memory_dir, d->next_id, def->name) : NULL;
+    paths.memory_dir = memdir;
     if (r == 0)
         r = vmm_argv_build(resolved ? resolved : def, &paths, &w->argv, err);
+    free(memdir);
     vd_secret_disk_keys_free(key_data, key_iv, def->ndisks);
     free(master_key);
     if (r < 0)
@@ -941,12 +951,25 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
         return r;
     }
 
-    /* 2b. The images given to the VM's user (security-dac.h), with the lock held. */
+    /* 2b. The images given to the VM's user (security-dac.h), with the lock held; the
+     * guest memory directory (a previous run's, left by a daemon that died, goes first). */
     r = vd_dac_label(&dac, d->run_dir, resolved ? resolved : def, err);
+    if (vd_memory_dir_wanted(def)) {
+        w->memory_base = xstrdup(d->memory_dir);
+        vd_memory_dir_remove(d->memory_dir, def->name);
+        memdir = vd_memory_dir_path(d->memory_dir, d->next_id, def->name); /* as in argv */
+        if (r == 0 &&
+            (r = vd_memory_dir_make(d->memory_dir, memdir, vd_dac_active(&dac) ? dac.uid : -1,
+                                    dac.gid, err)) < 0)
+            vd_dac_restore(d->run_dir, def->name);
+        free(memdir);
+    }
     /* 2c. The private /dev (qemu.conf's namespaces), its nodes as the labels left them. */
     if (r == 0 && d->ns_mount &&
-        (r = vd_ns_plan_make(resolved ? resolved : def, ns_mem_path, &w->ns, err)) < 0)
+        (r = vd_ns_plan_make(resolved ? resolved : def, ns_mem_path, &w->ns, err)) < 0) {
         vd_dac_restore(d->run_dir, def->name);
+        vd_memory_dir_remove(w->memory_base, def->name);
+    }
     free(ns_mem_path);
     domain_def_free(resolved);
     if (r < 0) {
@@ -971,6 +994,7 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     if (r < 0) {
         *err = w->err;
         vd_dac_restore(d->run_dir, def->name);
+        vd_memory_dir_remove(w->memory_base, def->name);
         close(w->lock_fd);
         work_free(w);
         return r;
@@ -992,6 +1016,7 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
         d->workers--;
         vd_dac_restore(d->run_dir, def->name);
         vd_record_remove(d->run_dir, def->name);
+        vd_memory_dir_remove(w->memory_base, def->name);
         close(w->lock_fd);
         work_free(w);
         return verr_errno(err, r, "operation failed: cannot create a thread to start '%s'",

@@ -191,8 +191,11 @@ static const struct vmm_support_rule rules[] = {
      "memory-backend-memfd (-M memory-backend=pc.ram without cells, each cell's otherwise); "
      "with <hugepages/> hugetlb=on,hugetlbsize= of the page size, preallocated"},
     {"memoryBacking/source@type", "anonymous", H, 0, "memory-backend-ram (the default)"},
-    {"memoryBacking/source@type", "*", P, 16,
-     "file-backed guest memory (memory_backing_dir) is not supported yet"},
+    {"memoryBacking/source@type", "file", H, 0,
+     "memory-backend-file, a file per backend (pc.ram, ram-nodeN, dimmN) in ID-NAME under "
+     "qemu.conf's memory_backing_dir (DIR/lib/ram with --root, /var/lib/vireo/ram), removed "
+     "when the VM ends; <hugepages/> win, as libvirt"},
+    {"memoryBacking/source@type", "*", R, 0, "type must be anonymous, file or memfd"},
     {"memoryBacking", "source", H, 0, "as its type"},
     {"memoryBacking/access@mode", "shared", H, 0,
      "share=on on the memory backends (MAP_SHARED; a cell's memAccess wins)"},
@@ -205,8 +208,8 @@ static const struct vmm_support_rule rules[] = {
     {"memoryBacking/allocation@mode", "*", R, 0, "mode must be immediate or ondemand"},
     {"memoryBacking", "allocation", H, 0, "as its mode"},
     {"memoryBacking", "discard", H, 0,
-     "discard-data=on on the memory backends: with <hugepages/> their files' pages are dropped "
-     "when the VMM exits; without, refused at start (no file to discard)"},
+     "discard-data=on on the memory backends: with <hugepages/> or <source type='file'/> their "
+     "files' pages are dropped when the VMM exits; otherwise refused at start (no file)"},
     {"memoryBacking", "*", R, 0, "not supported by vireo-vmm"},
     {"element", "memoryBacking", H, 0, "as its parts"},
     {"numatune/memory@mode", "strict", H, 0,

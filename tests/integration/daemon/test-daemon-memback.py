@@ -16,8 +16,13 @@ Each domain (64 MiB, the test guest with tests=none) is started paused and its V
   - <access mode='shared'/> on anonymous memory: guest RAM MAP_SHARED;
   - <allocation mode='immediate' threads='2'/>: all of guest RAM resident right after the
     start (Rss of the mapping), and not without it;
+  - <source type='file'/>: guest RAM is the file pc.ram (ram-nodeN per cell) in ID-NAME under
+    memory_backing_dir (DIR/lib/ram with --root, or qemu.conf's memory_backing_dir), of the
+    guest's size, MAP_SHARED with <access mode='shared'/> (the guest's writes reach the file)
+    and MAP_PRIVATE without; <discard/> is accepted there; the directory is gone once the VM
+    stops, and after a start that fails;
   - refusals, in one line at start: <discard/> without a file behind guest RAM (anonymous,
-    or memfd even from huge pages), <source type='file'/>.
+    or memfd even from huge pages).
 """
 import os
 import re
@@ -44,11 +49,11 @@ LOCKED = 0 if ASAN else SIZE
 names = []
 
 
-def start(name, backing, extra="", vcpus=1):
+def start(name, backing, extra="", vcpus=1, kernel=GUEST):
     """Defines and starts (paused) a domain with that <memoryBacking>; its VMM's pid or None,
     and virsh's result."""
     names.append(name)
-    xml = domain_xml(name, GUEST, "tests=none", memory_mib=MIB, extra=extra).replace(
+    xml = domain_xml(name, kernel, "tests=none", memory_mib=MIB, extra=extra).replace(
         "<vcpu>1</vcpu>", "<vcpu>%d</vcpu>\n  <memoryBacking>\n%s  </memoryBacking>" %
         (vcpus, backing))
     r = d.virsh("define", d.write(name + ".xml", xml))
@@ -192,11 +197,73 @@ def main():
          "<allocation mode='ondemand'/>: guest RAM not all resident", r.stderr if not pid else mm)
     stop("ondemand")
 
-    # domcapabilities lists the source types honoured
+    # file-backed: shared, with discard
+    ramdir = os.path.join(d.root, "lib", "ram")
+    pid, r = start("file", "    <source type='file'/>\n    <access mode='shared'/>\n"
+                   "    <discard/>\n")
+    dirs = os.listdir(ramdir) if os.path.isdir(ramdir) else []
+    dom_dir = os.path.join(ramdir, dirs[0]) if len(dirs) == 1 else None
+    path = os.path.join(dom_dir, "pc.ram") if dom_dir else None
+    mm = ram(pid, path) if pid and path else []
+    t.ok(pid and re.fullmatch(r"\d+-file", dirs[0]) and os.path.getsize(path) == SIZE and
+         sum(x[0] for x in mm) == SIZE and all(x[1][3] == "s" for x in mm) and
+         any("discard-data=on" in a for a in argv(pid)),
+         "<source type='file'/> + shared + discard: guest RAM is ID-NAME/pc.ram under "
+         "memory_backing_dir, of the guest's size, MAP_SHARED",
+         r.stderr if not pid else (dirs, vmas(pid)[:40]))
+    # the guest's memory is in the file: resume it, its kernel image and its writes land there
+    if pid:
+        d.virsh("resume", "file")
+        before = open(path, "rb").read()
+        t.ok(before.count(b"\0") < len(before), "the guest's memory shows in the shared file")
+    stop("file")
+    t.ok(not os.path.exists(dom_dir or "/nonexistent") and os.listdir(ramdir) == [],
+         "the domain's memory directory is removed when the VM stops", os.listdir(ramdir))
+
+    # file-backed, private, per cell
+    pid, r = start("filecells", "    <source type='file'/>\n",
+                   extra="  <cpu>\n    <numa>\n"
+                   "      <cell id='0' cpus='0' memory='32' unit='MiB'/>\n"
+                   "      <cell id='1' cpus='1' memory='32' unit='MiB' memAccess='shared'/>\n"
+                   "    </numa>\n  </cpu>\n", vcpus=2)
+    dirs = os.listdir(ramdir) if os.path.isdir(ramdir) else []
+    dom_dir = os.path.join(ramdir, dirs[0]) if len(dirs) == 1 else "/nonexistent"
+    c0 = ram(pid, os.path.join(dom_dir, "ram-node0")) if pid else []
+    c1 = ram(pid, os.path.join(dom_dir, "ram-node1")) if pid else []
+    t.ok(c0 and c1 and all(x[1][3] == "p" for x in c0) and all(x[1][3] == "s" for x in c1) and
+         sorted(os.listdir(dom_dir)) == ["ram-node0", "ram-node1"],
+         "file per cell: ram-node0 MAP_PRIVATE (the default), ram-node1 shared (memAccess)",
+         r.stderr if not pid else (dirs, c0, c1))
+    stop("filecells")
+    t.ok(os.listdir(ramdir) == [], "and its directory goes when it stops", os.listdir(ramdir))
+
+    # a start that fails after the directory was made (the VMM cannot load the guest's
+    # kernel) leaves none behind
+    pid, r = start("filebad", "    <source type='file'/>\n", kernel="/nonexistent/guest.elf")
+    t.ok(pid is None and r.returncode != 0 and "/nonexistent/guest.elf" in r.stderr and
+         os.listdir(ramdir) == [],
+         "a start whose VMM fails leaves no memory directory", (r.stderr, os.listdir(ramdir)))
+
+    # qemu.conf's memory_backing_dir moves it (a comma in the path: QEMU's ",," escape)
+    other = os.path.join(d.tmp, "ram,dir")
+    d.stop()
+    d.args = ["-f", d.write("vireod.conf", 'memory_backing_dir = "%s"\n' % other)]
+    d.start()
+    pid, r = start("fileconf", "    <source type='file'/>\n")
+    dirs = os.listdir(other) if os.path.isdir(other) else []
+    mm = ram(pid, os.path.join(other, dirs[0], "pc.ram")) if pid and len(dirs) == 1 else []
+    t.ok(sum(x[0] for x in mm) == SIZE and all(x[1][3] == "p" for x in mm),
+         "memory_backing_dir in the configuration: guest RAM's file is there (MAP_PRIVATE "
+         "without <access>)", r.stderr if not pid else (dirs, vmas(pid)[:40]))
+    stop("fileconf")
+    t.ok(os.listdir(other) == [], "and goes from there when the VM stops", os.listdir(other))
+
+    # domcapabilities lists the source types honoured, as libvirt 9.0
     r = d.virsh("domcapabilities")
     caps = re.search(r"<memoryBacking supported='yes'>(.*?)</memoryBacking>", r.stdout, re.S)
-    t.ok(caps and re.findall(r"<value>(\w+)</value>", caps.group(1)) == ["anonymous", "memfd"],
-         "domcapabilities: memoryBacking supported, sourceType anonymous and memfd",
+    t.ok(caps and re.findall(r"<value>(\w+)</value>", caps.group(1)) ==
+         ["file", "anonymous", "memfd"],
+         "domcapabilities: memoryBacking supported, sourceType file, anonymous and memfd",
          r.stdout + r.stderr)
 
     # refusals
@@ -209,9 +276,6 @@ def main():
     t.ok(pid is None and r.returncode != 0 and
          "<discard/> applies to file-backed guest memory only" in r.stderr,
          "memfd with <hugepages/> and <discard/>: refused in one line (no file)", r.stderr)
-    pid, r = start("file", "    <source type='file'/>\n")
-    t.ok(pid is None and r.returncode != 0 and "<source type='file'>" in r.stderr,
-         "<source type='file'/>: refused in one line", r.stderr)
 
 
 try:

@@ -85,6 +85,7 @@ static void check_one(const char *dir, const char *name, bool regen)
             iv[i] = xasprintf("IV-%zu", i);
             paths.master_key = "/run/vireo/domains/NAME.masterkey";
         }
+    paths.memory_dir = "/var/lib/vireo/ram/1-NAME";
     paths.disk_secret_data = data;
     paths.disk_secret_iv = iv;
     char **av = NULL;

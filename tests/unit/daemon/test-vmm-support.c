@@ -111,11 +111,14 @@ int main(int argc, char **argv)
              "mode='shared'/><allocation mode='immediate' threads='2'/></memoryBacking>",
              "", msg, sizeof(msg)) == 0,
        "<memoryBacking> locked, nosharepages, memfd, shared, immediate are honoured (%s)", msg);
-    check("<memoryBacking><source type='file'/></memoryBacking>", "", msg, sizeof(msg));
+    ok(check("<memoryBacking><source type='file'/><discard/></memoryBacking>", "", msg,
+             sizeof(msg)) == 0,
+       "<memoryBacking><source type='file'/> is honoured (%s)", msg);
+    check("<memoryBacking><source type='bogus'/></memoryBacking>", "", msg, sizeof(msg));
     is_str(msg,
-           "unsupported configuration: <memoryBacking><source type='file'>: file-backed guest "
-           "memory (memory_backing_dir) is not supported yet",
-           "<memoryBacking><source type='file'/> is refused with one line");
+           "unsupported configuration: <memoryBacking><source type='bogus'>: type must be "
+           "anonymous, file or memfd",
+           "<memoryBacking><source type='bogus'/> is refused with one line");
     check("<memoryBacking><access mode='bogus'/></memoryBacking>", "", msg, sizeof(msg));
     is_str(msg,
            "unsupported configuration: <memoryBacking><access mode='bogus'>: mode must be shared "
