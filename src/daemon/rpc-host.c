@@ -19,6 +19,7 @@
 
 #include "daemon/cpu-host-model.h"
 #include "daemon/domain.h"
+#include "daemon/host-caps.h"
 #include "daemon/server.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -170,18 +171,21 @@ static void topology_cpus(struct buf *x, const unsigned char *bits, size_t count
     for (size_t i = 0; i < 1024; i++) {
         if (!(bits[i / 8] & (1u << (i % 8))))
             continue;
-        char path[128], sock[32], core[32], sib[64];
+        char path[128], sock[32], die[32], core[32], sib[64];
         snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%zu/topology/physical_package_id",
                  i);
         sysfs_text(path, sock, sizeof(sock));
+        snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%zu/topology/die_id", i);
+        sysfs_text(path, die, sizeof(die));
         snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%zu/topology/core_id", i);
         sysfs_text(path, core, sizeof(core));
         snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%zu/topology/thread_siblings_list",
                  i);
         sysfs_text(path, sib, sizeof(sib));
         n = snprintf(line, sizeof(line),
-                     "            <cpu id='%zu' socket_id='%s' core_id='%s' siblings='%s'/>\n", i,
-                     *sock ? sock : "0", *core ? core : "0", *sib ? sib : "0");
+                     "            <cpu id='%zu' socket_id='%s' die_id='%s' core_id='%s' "
+                     "siblings='%s'/>\n",
+                     i, *sock ? sock : "0", *die ? die : "0", *core ? core : "0", *sib ? sib : "0");
         buf_append(x, line, (size_t)n);
     }
     buf_append(x, "          </cpus>\n", 18);
@@ -240,6 +244,8 @@ static void topology_xml(struct buf *x)
                      "        <cell id='%d'>\n          <memory unit='KiB'>%llu</memory>\n",
                      nids ? ids[i] : 0, kib);
         buf_append(x, line, (size_t)n);
+        vd_caps_pages(x, "          ", nids ? ids[i] : 0);
+        vd_caps_distances(x, "          ", nids ? ids[i] : 0);
         topology_cpus(x, bits, count);
         buf_append(x, "        </cell>\n", 16);
     }
@@ -277,8 +283,8 @@ static int node_cpu_map(struct vd_call *c)
 /* The host CPU's identity as libvirt's capabilities show it, from /proc/cpuinfo (the first
  * CPU): vendor, microcode, signature, topology (sockets, cores per socket, threads per core)
  * and the physical address bits; the closest named model and the features beyond it
- * (cpu-host-model.c: vireo-vmm's models, CPUID features only). TODO: libvirt's TSC <counter>
- * and the MSR features (arch-capabilities bits) are not listed. */
+ * (cpu-host-model.c: vireo-vmm's models, CPUID features only), the TSC counter and the page
+ * sizes (host-caps.c). TODO: the MSR features (arch-capabilities bits) are not listed. */
 static void host_cpu_xml(struct buf *x, const char *arch)
 {
     char vendor[64] = "", line[512];
@@ -330,6 +336,8 @@ static void host_cpu_xml(struct buf *x, const char *arch)
         buf_append(x, s, strlen(s));
         free(s);
     }
+    vd_caps_tsc_counter(x, "      ",
+                        features.len && memmem(features.data, features.len, "'invtsc'", 8));
     if (cores) {
         s = xasprintf("      <topology sockets='%u' dies='1' cores='%u' threads='%u'/>\n",
                       nsockets ? nsockets : 1, cores,
@@ -345,6 +353,7 @@ static void host_cpu_xml(struct buf *x, const char *arch)
     if (features.len)
         buf_append(x, features.data, features.len);
     buf_free(&features);
+    vd_caps_pages(x, "      ", -1);
     buf_append(x, "    </cpu>\n", 11);
 }
 
@@ -372,8 +381,11 @@ static int capabilities(struct vd_call *c)
     uname(&u);
     struct buf x = BUF_INIT;
     buf_append(&x, "<capabilities>\n  <host>\n", 24);
+    vd_caps_host_uuid(&x);
     host_cpu_xml(&x, u.machine);
+    vd_caps_features(&x);
     topology_xml(&x);
+    vd_caps_cache(&x);
     secmodel_xml(&x, c->d);
     char *tail = xasprintf("  </host>\n"
                            "  <guest>\n"

@@ -94,6 +94,48 @@ try:
     beyond = set(fl) - set(fv) - msr_features() - {"osxsave"} - map_features(mv)
     t.ok(not beyond, "what libvirtd lists beyond vireod is MSR bits, osxsave or in vireod's model",
          f"else: {beyond}")
+
+    # The rest of <host> that describes the machine, element for element as libvirtd's: the
+    # TSC counter, the page sizes, the NUMA cells (pages, distances, each CPU's die), the
+    # cache banks, power management and IOMMU.
+    def text_of(xml, path):
+        node = ET.fromstring(xml).find(path)
+        if node is None:
+            return None
+        node.tail = None
+        # a huge page count may move between the two reads (other tests reserve pages)
+        for p in node.iter("pages"):
+            if p.get("size") != "4":
+                p.text = "N"
+        return [ET.tostring(node).decode()]
+
+    def all_of(xml, path):
+        return [ET.tostring(n).decode().strip() for n in ET.fromstring(xml).findall(path)]
+
+    for path in ("host/cpu/counter", "host/topology", "host/cache", "host/power_management",
+                 "host/iommu"):
+        t.ok(text_of(got, path) is not None and text_of(got, path) == text_of(want, path),
+             f"capabilities <{path}> as libvirtd's", (text_of(got, path), text_of(want, path)))
+    t.ok(all_of(got, "host/cpu/pages") and all_of(got, "host/cpu/pages") ==
+         all_of(want, "host/cpu/pages"), "capabilities <host><cpu><pages> as libvirtd's",
+         (all_of(got, "host/cpu/pages"), all_of(want, "host/cpu/pages")))
+    # migration: live, and the transports vireod's VMM has (libvirtd adds rdma)
+    tv = [n.text for n in ET.fromstring(got).findall("host/migration_features/uri_transports/*")]
+    tl = [n.text for n in ET.fromstring(want).findall("host/migration_features/uri_transports/*")]
+    t.ok(ET.fromstring(got).find("host/migration_features/live") is not None and tv == ["tcp"] and
+         set(tv) <= set(tl), "migration_features: live, over tcp (libvirtd's list has it)",
+         (tv, tl))
+    # the host UUID: the SMBIOS one, or the machine id where there is none (libvirtd then
+    # makes up a random one at each start)
+    uv = ET.fromstring(got).findtext("host/uuid")
+    try:
+        smbios = open("/sys/class/dmi/id/product_uuid").read().strip().lower()
+    except OSError:
+        smbios = None
+    mid = open("/etc/machine-id").read().strip()
+    t.ok(uv == (smbios or "%s-%s-%s-%s-%s" % (mid[:8], mid[8:12], mid[12:16], mid[16:20],
+                                               mid[20:])),
+         f"capabilities <host><uuid> is the machine's: {uv}")
 finally:
     d.stop()
 t.done()
