@@ -16,6 +16,7 @@
 
 #include "daemon/blockjob.h"
 #include "daemon/domain.h"
+#include "daemon/firmware-select.h"
 #include "daemon/snapshot.h"
 #include "daemon/migrate.h"
 #include "daemon/nvram.h"
@@ -141,7 +142,9 @@ int vd_domain_define(struct vd_daemon *d, const char *xml, unsigned flags, struc
     if (r < 0)
         return r;
     vd_nvram_default_path(def, d->nvram_dir);
-    r = vmm_argv_check_lifecycle(def, err);
+    r = vd_firmware_check(def, err);
+    if (r == 0)
+        r = vmm_argv_check_lifecycle(def, err);
     if (r < 0) {
         domain_def_free(def);
         return r;
@@ -209,6 +212,10 @@ int vd_domain_create_transient(struct vd_daemon *d, const char *xml, struct vd_d
     if (r < 0)
         return r;
     vd_nvram_default_path(def, d->nvram_dir);
+    if ((r = vd_firmware_check(def, err)) < 0) {
+        domain_def_free(def);
+        return r;
+    }
     struct vd_domain *other = vd_domain_find_name(d, def->name);
     if (!other)
         other = vd_domain_find_uuid(d, def->uuid);

@@ -33,6 +33,7 @@
 #include "daemon/blockjob.h"
 #include "daemon/cpu-host-model.h"
 #include "daemon/domain.h"
+#include "daemon/firmware-select.h"
 #include "daemon/migrate.h"
 #include "daemon/net-iface.h"
 #include "daemon/save-image.h"
@@ -41,6 +42,7 @@
 #include "daemon/vmm-driver.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/mem.h"
 
 static void save_state(struct vd_domain *dom, int state, int reason)
 {
@@ -531,6 +533,8 @@ void vd_domain_job_start(struct vd_job *job)
     int r = vd_cpu_expand_host_model(dom->def, &err);
     if (r == 0)
         r = vd_cpu_check_vendor(dom->def, &err);
+    if (r == 0) /* <os firmware='efi'>: the live definition names the firmware chosen */
+        r = vd_firmware_fill(dom->def, d->nvram_dir, &err);
     if (r == 0)
         r = vd_domain_graphics_prepare(d, dom, &err);
     if (r == 0)
@@ -817,9 +821,32 @@ void vd_domain_job_resume(struct vd_job *job)
 
 /* ---- undefine ---- */
 
+/* The domain's UEFI variable store, as libvirt finds it at undefine: its <nvram>, or for
+ * firmware='efi' the default store the start fills in (firmware-select.c). malloc'd, or
+ * NULL. */
+static char *nvram_path(const struct vd_domain *dom)
+{
+    const struct domain_def *def = dom->def;
+    if (def->os_nvram)
+        return xstrdup(def->os_nvram);
+    if (def->os_firmware && !strcmp(def->os_firmware, "efi") && !def->os_loader)
+        return xasprintf("%s/%s_VARS.fd", dom->daemon->nvram_dir, def->name);
+    return NULL;
+}
+
 void vd_domain_job_undefine(struct vd_job *job)
 {
     struct verr e = {0};
+    /* The nvram: as libvirt, a store that exists is removed with --nvram, kept with
+     * --keep-nvram, and refused otherwise (checked before anything goes). */
+    char *nvram = nvram_path(job->dom);
+    bool has_nvram = nvram && access(nvram, F_OK) == 0;
+    free(nvram);
+    if (has_nvram && !(job->flags & (VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_KEEP_NVRAM))) {
+        vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                    "Requested operation is not valid: cannot undefine domain with nvram");
+        return;
+    }
     if (job->dom->persistent && vd_domain_has_managed_save(job->dom)) {
         if (!(job->flags & VIR_DOMAIN_UNDEFINE_MANAGED_SAVE)) {
             vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
@@ -845,6 +872,14 @@ void vd_domain_job_undefine(struct vd_job *job)
         vd_snapshot_remove_all_files(job->dom);
         vd_snapshot_free_all(job->dom);
     }
+    nvram = has_nvram && (job->flags & VIR_DOMAIN_UNDEFINE_NVRAM) ? nvram_path(job->dom) : NULL;
+    if (nvram && unlink(nvram) < 0 && errno != ENOENT) {
+        vd_job_fail(job, VIR_ERR_SYSTEM_ERROR, "failed to remove nvram: %s: %s", nvram,
+                    strerror(errno));
+        free(nvram);
+        return;
+    }
+    free(nvram);
     int r = vd_domain_undefine(job->dom->daemon, job->dom, &e);
     if (r < 0)
         vd_job_fail_errno(job, r, verr_msg(&e));

@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/firmware-select.h"
 #include "daemon/cgroup.h"
 #include "daemon/domain.h"
 #include "daemon/network.h"
@@ -708,6 +709,7 @@ int main(int argc, char **argv)
         free(cfg);
         free(state);
     }
+    vd_firmware_set_root(d.root); /* firmware descriptors under DIR/etc/qemu/firmware first */
     char *log_spec = NULL;
     struct vd_log_outputs *log_outputs = NULL;
     if (config && load_config(&d, config, &sock_dir, &log_spec, &err) < 0) {

@@ -21,6 +21,7 @@
 
 #include "daemon/cpu-host-model.h"
 #include "daemon/domain.h"
+#include "daemon/firmware-select.h"
 #include "daemon/server.h"
 #include "util/buf.h"
 #include "util/mem.h"
@@ -87,10 +88,10 @@ static int domain_capabilities(struct vd_call *c)
                "  <machine>%s</machine>\n  <arch>%s</arch>\n  <vcpu max='255'/>\n"
                "  <iothreads supported='yes'/>\n",
                path, machine, u.machine);
-    /* No firmware autoselection (vmm-support refuses it); a <loader> as rom or pflash. */
+    /* firmware='efi' when a descriptor serves the machine (firmware-select.c), the loaders
+     * it would choose; a <loader> as rom or pflash */
     buf_append_str(&b, "  <os supported='yes'>\n");
-    put_enum(&b, "    ", "firmware", (const char *const[]){NULL});
-    buf_append_str(&b, "    <loader supported='yes'>\n");
+    vd_firmware_domcaps(&b, machine);
     put_enum(&b, "      ", "type", (const char *const[]){"rom", "pflash", NULL});
     put_enum(&b, "      ", "readonly", (const char *const[]){"yes", "no", NULL});
     put_enum(&b, "      ", "secure", (const char *const[]){"no", NULL});

@@ -188,12 +188,14 @@ static int resume(struct vd_call *c)
 
 static int undefine(struct vd_call *c)
 {
-    /* Of the flags, the managed save and snapshot metadata ones name
-     * something vireod keeps (nvram it has none of). */
+    /* Of the flags, the managed save, snapshot metadata and nvram ones name something
+     * vireod keeps. */
     unsigned flags = c->h->proc == REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS ? dom_flags(c) : 0;
-    return submit(
-        c, c->dom, "undefine", vd_domain_job_undefine,
-        flags & (VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA), 0);
+    return submit(c, c->dom, "undefine", vd_domain_job_undefine,
+                  flags &
+                      (VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA |
+                       VIR_DOMAIN_UNDEFINE_NVRAM | VIR_DOMAIN_UNDEFINE_KEEP_NVRAM),
+                  0);
 }
 
 static int set_vcpus(struct vd_call *c)

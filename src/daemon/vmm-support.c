@@ -54,9 +54,17 @@ static const struct vmm_support_rule rules[] = {
      "machine 'microvm' has no firmware: booting from a disk needs machine 'pc' or 'q35'"},
     {"os/initrd", NULL, H, 0, "-initrd"},
     {"os/cmdline", NULL, H, 0, "-append"},
-    {"os@firmware", NULL, P, 15,
-     "firmware autoselection is not offered: OVMF stops in its first steps on this project's "
-     "nested KVM (see vireo-vmm's machine-pc.c)"},
+    {"os@firmware", "bios", H, 0, "SeaBIOS (bios-256k.bin), pc's and q35's default firmware"},
+    {"os@firmware", "efi", H, 0,
+     "autoselected at start as libvirt does, from QEMU's firmware descriptors (DIR/etc/qemu/"
+     "firmware with --root, /etc/qemu/firmware, /usr/share/qemu/firmware): the first UEFI "
+     "flash build for the machine without requires-smm (vireo-vmm has no SMM, so no Secure "
+     "Boot build), as <loader type='pflash'> and <nvram template=> in the live XML; a "
+     "<loader> given is used as it is. OVMF stops in its first steps on this project's nested "
+     "KVM (see vireo-vmm's machine-pc.c)"},
+    {"os@firmware", "microvm", R, 0, "machine 'microvm' has no firmware"},
+    {"os@firmware", "unresolved", R, 0,
+     "internal error: no firmware was chosen for it before the command line"},
     {"os/loader", "pc/q35", H, 0,
      "type='pflash': -drive if=pflash,format=raw,unit=0 (readonly=on with readonly='yes'); "
      "type='rom' or none: -bios"},
@@ -751,9 +759,17 @@ static int check_os(const struct domain_def *def, struct verr *err)
         if ((r = probe_attr("os/boot@dev", "boot", "dev", firmware ? dev : "kernel", NULL, err)))
             return r;
     }
-    if (def->os_firmware &&
-        (r = probe_attr("os@firmware", "os", "firmware", def->os_firmware, NULL, err)))
-        return r;
+    if (def->os_firmware) {
+        /* efi is filled in at start (firmware-select.c): what is left is its choice */
+        const char *key = !firmware                                             ? "microvm"
+                          : !strcmp(def->os_firmware, "efi") && !def->os_loader ? "unresolved"
+                                                                                : def->os_firmware;
+        char *fw_shown = xasprintf("<os firmware='%s'>", def->os_firmware);
+        r = probe("os@firmware", key, fw_shown, err);
+        free(fw_shown);
+        if (r)
+            return r;
+    }
     if (def->os_loader &&
         (r = probe("os/loader", firmware ? "pc/q35" : "microvm", "<os><loader>", err)))
         return r;
