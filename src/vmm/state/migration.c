@@ -181,7 +181,7 @@ static uint64_t now_ms(void)
 
 /* The event goes out before query-migrate can show the new status, as QEMU's does (on the
  * main thread at once; from a worker it is queued for the main thread first). */
-static void set_status_from(struct migration *m, enum mig_status s, bool main_thread)
+static void status_event(struct migration *m, enum mig_status s, bool main_thread)
 {
     if (m->events) {
         struct json_object *d = json_object_new_object();
@@ -191,6 +191,11 @@ static void set_status_from(struct migration *m, enum mig_status s, bool main_th
         else
             vm_qmp_event(m->vm, "MIGRATION", d);
     }
+}
+
+static void set_status_from(struct migration *m, enum mig_status s, bool main_thread)
+{
+    status_event(m, s, main_thread);
     __atomic_store_n(&m->status, s, __ATOMIC_RELAXED);
 }
 
@@ -694,7 +699,8 @@ static void out_done(void *opaque)
         snprintf(m->error_desc, sizeof(m->error_desc), "%s", verr_msg(&m->err));
         log_error("post-copy migration paused, the VM stays stopped: %s", m->error_desc);
         reset_op(m);
-        set_status(m, MIG_POSTCOPY_PAUSED);
+        if (m->status != MIG_POSTCOPY_PAUSED) /* (a resume that could not connect) */
+            set_status(m, MIG_POSTCOPY_PAUSED);
         return;
     }
     if (!live || m->captured)
@@ -1033,7 +1039,8 @@ static void in_done(void *opaque)
     m->t_end = now_ms();
     struct vm *vm = m->vm;
     bool postcopy =
-        m->pcd && (m->status == MIG_POSTCOPY_ACTIVE || m->status == MIG_POSTCOPY_RECOVER);
+        m->pcd && (m->status == MIG_POSTCOPY_ACTIVE || m->status == MIG_POSTCOPY_RECOVER ||
+                   m->status == MIG_POSTCOPY_PAUSED); /* a recovery's listening */
     if (m->rc < 0 && postcopy) {
         /* The guest runs here with pages only the source had: it waits on them (the RAM
          * stays registered) rather than see zeros. QEMU's postcopy-paused, until
@@ -1041,7 +1048,8 @@ static void in_done(void *opaque)
         snprintf(m->error_desc, sizeof(m->error_desc), "%s", verr_msg(&m->err));
         log_error("post-copy migration paused: %s", m->error_desc);
         reset_op(m);
-        set_status(m, MIG_POSTCOPY_PAUSED);
+        if (m->status != MIG_POSTCOPY_PAUSED)
+            set_status(m, MIG_POSTCOPY_PAUSED);
         return;
     }
     if (m->rc < 0) {
@@ -1124,6 +1132,9 @@ static void *recover_worker(void *opaque)
     } else {
         rc = start_tls(m, &e);
     }
+    /* As QEMU's destination: postcopy-recover once the source has connected. */
+    if (rc == 0)
+        set_status_worker(m, MIG_POSTCOPY_RECOVER);
     if (rc == 0)
         rc = postcopy_dest_reconnect(m->pcd, m->fd, &e);
     if (rc == 0) {
@@ -1146,6 +1157,9 @@ static void *resume_worker(void *opaque)
     uint64_t *need = NULL;
     size_t words = 0;
     int r = connect_target(m, &e);
+    /* As QEMU's source: postcopy-recover once connected (a failed connect leaves it paused). */
+    if (r == 0)
+        set_status_worker(m, MIG_POSTCOPY_RECOVER);
     if (r == 0)
         r = postcopy_source_resume(m->vm, m->fd, &need, &words, &e);
     if (r == 0) {
@@ -1163,8 +1177,9 @@ static void *resume_worker(void *opaque)
 }
 
 /* migrate-recover (destination) and migrate resume=true (source): a new connection on uri for
- * a paused post-copy; status postcopy-recover until the two sides have agreed on the pages
- * left. On an error nothing changed (still postcopy-paused). */
+ * a paused post-copy; status postcopy-recover (the source's at once, the destination's once
+ * the source has connected, as QEMU's) until the two sides have agreed on the pages left. On
+ * an error nothing changed (still postcopy-paused). */
 static int start_recovery(struct migration *m, const char *uri, struct verr *err)
 {
     if (strncmp(uri, "fd:", 3) && !mig_transport_is_socket(uri)) {
@@ -1184,12 +1199,11 @@ static int start_recovery(struct migration *m, const char *uri, struct verr *err
         reset_op(m);
         return r;
     }
-    m->error_desc[0] = '\0';
-    set_status(m, MIG_POSTCOPY_RECOVER);
+    if (m->incoming) /* QEMU 7.2's destination says setup as it listens, still paused */
+        status_event(m, MIG_SETUP, true);
     r = pthread_create(&m->worker, NULL, m->incoming ? recover_worker : resume_worker, m);
     if (r != 0) {
         reset_op(m);
-        set_status(m, MIG_POSTCOPY_PAUSED);
         return verr_errno(err, r, "cannot start the migration thread");
     }
     m->worker_running = true;
@@ -1215,6 +1229,8 @@ static int qmp_migrate(struct qmp_session *ss, struct json_object *args, struct 
             return qmp_error_set(err, QMP_ERROR_GENERIC,
                                  "Cannot resume if there is no paused "
                                  "migration");
+        if (m->worker_running) /* a resume still connecting */
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "There's a migration process in progress");
         if (start_recovery(m, uri, &e) < 0)
             return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
         return 0;
@@ -1293,7 +1309,7 @@ static int qmp_migrate_recover(struct qmp_session *ss, struct json_object *args,
 {
     (void)ss, (void)ret;
     struct migration *m = opaque;
-    if (m->incoming && m->status == MIG_POSTCOPY_RECOVER)
+    if (m->incoming && m->status == MIG_POSTCOPY_PAUSED && m->worker_running)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Migrate recovery is triggered already");
     if (!m->incoming || m->status != MIG_POSTCOPY_PAUSED)
         return qmp_error_set(err, QMP_ERROR_GENERIC,

@@ -837,15 +837,13 @@ static int check_hello(const uint8_t *b, uint64_t pages, const char *peer, struc
     return 0;
 }
 
-int postcopy_source_resume(struct vm *vm, int fd, uint64_t **need, size_t *words, struct verr *err)
+int postcopy_resume_answer(int fd, uint64_t pages, uint64_t **need, size_t *words, struct verr *err)
 {
-    uint64_t pages = vm->mem.size / PAGE;
-    size_t n = (pages + 63) / 64;
+    size_t n = (size_t)((pages + 63) / 64);
     uint8_t hello[PC_RESUME_HELLO];
-    put_hello(hello, pages);
-    int r = write_all(fd, hello, sizeof(hello));
-    if (r == 0)
-        r = read_all(fd, hello, sizeof(hello));
+    *need = NULL;
+    *words = 0;
+    int r = read_all(fd, hello, sizeof(hello));
     if (r < 0)
         return verr_errno(err, -r,
                           "post-copy recovery: the destination went away before its "
@@ -864,9 +862,26 @@ int postcopy_source_resume(struct vm *vm, int fd, uint64_t **need, size_t *words
     for (size_t i = 0; i < n; i++)
         b[i] = state_get_le(raw + i * 8, 8);
     free(raw);
+    if (pages % 64) /* bits past guest RAM's end mean nothing */
+        b[n - 1] &= (1ull << (pages % 64)) - 1;
     *need = b;
     *words = n;
     return 0;
+}
+
+int postcopy_source_resume(struct vm *vm, int fd, uint64_t **need, size_t *words, struct verr *err)
+{
+    uint64_t pages = vm->mem.size / PAGE;
+    uint8_t hello[PC_RESUME_HELLO];
+    put_hello(hello, pages);
+    int r = write_all(fd, hello, sizeof(hello));
+    *need = NULL;
+    *words = 0;
+    if (r < 0)
+        return verr_errno(err, -r,
+                          "post-copy recovery: the destination went away before the "
+                          "source's hello");
+    return postcopy_resume_answer(fd, pages, need, words, err);
 }
 
 int postcopy_dest_reconnect(struct postcopy_dest *pd, int fd, struct verr *err)

@@ -67,6 +67,12 @@ int postcopy_source_run(struct vm *vm, int fd, const uint64_t *need, size_t word
  * free) for postcopy_source_run. 0, or one line (the destination gone, or not the same VM). */
 int postcopy_source_resume(struct vm *vm, int fd, uint64_t **need, size_t *words, struct verr *err);
 
+/* Its reader of the destination's answer (the parser of untrusted bytes, without a VM so
+ * that tests/fuzz/fuzz-postcopy-resume.c can drive it): the hello checked against pages,
+ * then the bitmap (bits past pages cleared) into *need, *words; NULL and 0 on an error. */
+int postcopy_resume_answer(int fd, uint64_t pages, uint64_t **need, size_t *words,
+                           struct verr *err);
+
 struct postcopy_dest;
 
 /* Destination, paused (postcopy_dest_receive failed): takes the source's hello on the new
