@@ -1177,9 +1177,9 @@ static void *resume_worker(void *opaque)
 }
 
 /* migrate-recover (destination) and migrate resume=true (source): a new connection on uri for
- * a paused post-copy; status postcopy-recover (the source's at once, the destination's once
- * the source has connected, as QEMU's) until the two sides have agreed on the pages left. On
- * an error nothing changed (still postcopy-paused). */
+ * a paused post-copy; status postcopy-recover on both sides once connected (as QEMU's) until
+ * the two sides have agreed on the pages left. On an error nothing changed (still
+ * postcopy-paused). */
 static int start_recovery(struct migration *m, const char *uri, struct verr *err)
 {
     if (strncmp(uri, "fd:", 3) && !mig_transport_is_socket(uri)) {
