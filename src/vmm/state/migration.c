@@ -60,11 +60,12 @@ enum mig_status {
     MIG_DEVICE,
     MIG_POSTCOPY_ACTIVE,
     MIG_POSTCOPY_PAUSED,
+    MIG_POSTCOPY_RECOVER,
 };
 
 static const char *const status_names[] = {
-    "none",       "setup",     "active", "completed",       "failed",
-    "cancelling", "cancelled", "device", "postcopy-active", "postcopy-paused"};
+    "none",      "setup",  "active",          "completed",       "failed",          "cancelling",
+    "cancelled", "device", "postcopy-active", "postcopy-paused", "postcopy-recover"};
 
 #define DEFAULT_DOWNTIME_LIMIT 300 /* ms, QEMU's */
 #define MAX_DOWNTIME_LIMIT     2000000
@@ -180,7 +181,7 @@ static uint64_t now_ms(void)
 
 /* The event goes out before query-migrate can show the new status, as QEMU's does (on the
  * main thread at once; from a worker it is queued for the main thread first). */
-static void set_status_from(struct migration *m, enum mig_status s, bool main_thread)
+static void status_event(struct migration *m, enum mig_status s, bool main_thread)
 {
     if (m->events) {
         struct json_object *d = json_object_new_object();
@@ -190,6 +191,11 @@ static void set_status_from(struct migration *m, enum mig_status s, bool main_th
         else
             vm_qmp_event(m->vm, "MIGRATION", d);
     }
+}
+
+static void set_status_from(struct migration *m, enum mig_status s, bool main_thread)
+{
+    status_event(m, s, main_thread);
     __atomic_store_n(&m->status, s, __ATOMIC_RELAXED);
 }
 
@@ -688,12 +694,13 @@ static void out_done(void *opaque)
         precopy_finish(&m->pc);
     if (switched && m->rc < 0 && m->handed_over) {
         /* After the take-over the destination has run the VM: this RAM is no longer the
-         * truth, so the VM stays stopped here (QEMU's postcopy-paused; resuming the
-         * migration, migrate-recover, is not supported). */
+         * truth, so the VM stays stopped here, RAM kept for the pages the destination still
+         * lacks (QEMU's postcopy-paused, until migrate resume=true). */
         snprintf(m->error_desc, sizeof(m->error_desc), "%s", verr_msg(&m->err));
         log_error("post-copy migration paused, the VM stays stopped: %s", m->error_desc);
         reset_op(m);
-        set_status(m, MIG_POSTCOPY_PAUSED);
+        if (m->status != MIG_POSTCOPY_PAUSED) /* (a resume that could not connect) */
+            set_status(m, MIG_POSTCOPY_PAUSED);
         return;
     }
     if (!live || m->captured)
@@ -926,6 +933,30 @@ static void in_postcopy_run(void *opaque)
     vm_unpark(vm, vm->autostart && vm->loaded_running ? VM_STATUS_RUNNING : VM_STATUS_PAUSED);
 }
 
+/* Worker: the source's connection on m->listen_fd (TLS done when asked for) in m->fd. */
+static int accept_source(struct migration *m, struct verr *e)
+{
+    for (;;) {
+        int lfd = m->listen_fd;
+        int fd = mig_transport_accept_keep(lfd, m->uri_desc, e);
+        if (fd < 0)
+            return fd;
+        __atomic_store_n(&m->fd, fd, __ATOMIC_RELEASE);
+        /* A peer that fails the TLS handshake, is not authorized (tls-authz) or stalls is
+         * dropped with one line and the next connection waited for, as QEMU's listener goes
+         * on after a failed TLS channel: it must not end the incoming migration. */
+        int rc = 0;
+        if (m->tls_cred && (rc = start_tls(m, e)) < 0 && !m->cancel) {
+            log_warn("migration: refused a connection on %s: %s", m->uri_desc, verr_msg(e));
+            __atomic_store_n(&m->fd, -1, __ATOMIC_RELEASE);
+            close(fd);
+            *e = (struct verr){0};
+            continue;
+        }
+        return rc;
+    }
+}
+
 static void *in_worker(void *opaque)
 {
     struct migration *m = opaque;
@@ -934,29 +965,11 @@ static void *in_worker(void *opaque)
     int rc = 0;
     bool over_socket = m->listen_fd >= 0;
     bool tls_done = false;
-    while (over_socket) {
-        int lfd = m->listen_fd;
-        int fd = mig_transport_accept_keep(lfd, m->uri_desc, &e);
-        if (fd < 0) {
-            rc = fd;
-            break;
-        }
-        __atomic_store_n(&m->fd, fd, __ATOMIC_RELEASE);
-        /* A peer that fails the TLS handshake, is not authorized (tls-authz) or stalls is
-         * dropped with one line and the next connection waited for, as QEMU's listener goes
-         * on after a failed TLS channel: it must not end the incoming migration. */
-        if (m->tls_cred && (rc = start_tls(m, &e)) < 0 && !m->cancel) {
-            log_warn("migration: refused a connection on %s: %s", m->uri_desc, verr_msg(&e));
-            __atomic_store_n(&m->fd, -1, __ATOMIC_RELEASE);
-            close(fd);
-            e = (struct verr){0};
-            rc = 0;
-            continue;
-        }
+    if (over_socket) {
+        rc = accept_source(m, &e);
         tls_done = true;
         if (rc == 0)
             set_status_worker(m, MIG_ACTIVE);
-        break;
     }
     /* The capability and channels as they are when the source comes (-incoming tcp: may
      * have had them set after start-up, as QEMU allows). */
@@ -1025,15 +1038,18 @@ static void in_done(void *opaque)
     m->worker_running = false;
     m->t_end = now_ms();
     struct vm *vm = m->vm;
-    bool postcopy = m->pcd && m->status == MIG_POSTCOPY_ACTIVE;
+    bool postcopy =
+        m->pcd && (m->status == MIG_POSTCOPY_ACTIVE || m->status == MIG_POSTCOPY_RECOVER ||
+                   m->status == MIG_POSTCOPY_PAUSED); /* a recovery's listening */
     if (m->rc < 0 && postcopy) {
         /* The guest runs here with pages only the source had: it waits on them (the RAM
-         * stays registered) rather than see zeros. QEMU's postcopy-paused; migrate-recover
-         * is not supported, so this VM cannot complete. */
+         * stays registered) rather than see zeros. QEMU's postcopy-paused, until
+         * migrate-recover and the source's migrate resume=true bring the rest. */
         snprintf(m->error_desc, sizeof(m->error_desc), "%s", verr_msg(&m->err));
         log_error("post-copy migration paused: %s", m->error_desc);
         reset_op(m);
-        set_status(m, MIG_POSTCOPY_PAUSED);
+        if (m->status != MIG_POSTCOPY_PAUSED)
+            set_status(m, MIG_POSTCOPY_PAUSED);
         return;
     }
     if (m->rc < 0) {
@@ -1099,6 +1115,101 @@ int migration_start_incoming(struct migration *m, const char *uri, struct verr *
     return start_incoming(m, uri, err);
 }
 
+/* ---- post-copy recovery ---- */
+
+/* Destination worker after migrate-recover: the source's new connection, the pages still
+ * missing asked for again, and the page phase to its end (in_done as for the first). */
+static void *recover_worker(void *opaque)
+{
+    struct migration *m = opaque;
+    struct verr e = {0};
+    int rc = 0;
+    if (m->listen_fd >= 0) {
+        rc = accept_source(m, &e);
+        int lfd = m->listen_fd;
+        m->listen_fd = -1;
+        mig_transport_unlisten(lfd, m->uri_desc);
+    } else {
+        rc = start_tls(m, &e);
+    }
+    /* As QEMU's destination: postcopy-recover once the source has connected. */
+    if (rc == 0)
+        set_status_worker(m, MIG_POSTCOPY_RECOVER);
+    if (rc == 0)
+        rc = postcopy_dest_reconnect(m->pcd, m->fd, &e);
+    if (rc == 0) {
+        set_status_worker(m, MIG_POSTCOPY_ACTIVE);
+        rc = postcopy_dest_receive(m->pcd, &e);
+    }
+    int r2 = finish_transport(m, rc < 0 ? NULL : &e);
+    m->rc = rc < 0 ? rc : r2;
+    m->err = e;
+    loop_call_soon(m->vm->loop, in_done, m);
+    return NULL;
+}
+
+/* Source worker after migrate resume=true: the new connection, the destination's bitmap of
+ * what it lacks, those pages (requested ones first); out_done as for the first connection. */
+static void *resume_worker(void *opaque)
+{
+    struct migration *m = opaque;
+    struct verr e = {0};
+    uint64_t *need = NULL;
+    size_t words = 0;
+    int r = connect_target(m, &e);
+    /* As QEMU's source: postcopy-recover once connected (a failed connect leaves it paused). */
+    if (r == 0)
+        set_status_worker(m, MIG_POSTCOPY_RECOVER);
+    if (r == 0)
+        r = postcopy_source_resume(m->vm, m->fd, &need, &words, &e);
+    if (r == 0) {
+        set_status_worker(m, MIG_POSTCOPY_ACTIVE);
+        r = postcopy_source_run(m->vm, m->fd, need, words, &m->max_postcopy_bandwidth, &m->pcs, &e);
+    }
+    free(need);
+    int r2 = finish_transport(m, r < 0 ? NULL : &e);
+    if (r == 0)
+        r = r2;
+    m->rc = r;
+    m->err = e;
+    loop_call_soon(m->vm->loop, out_done, m);
+    return NULL;
+}
+
+/* migrate-recover (destination) and migrate resume=true (source): a new connection on uri for
+ * a paused post-copy; status postcopy-recover on both sides once connected (as QEMU's) until
+ * the two sides have agreed on the pages left. On an error nothing changed (still
+ * postcopy-paused). */
+static int start_recovery(struct migration *m, const char *uri, struct verr *err)
+{
+    if (strncmp(uri, "fd:", 3) && !mig_transport_is_socket(uri)) {
+        if (strncmp(uri, "file:", 5) && strncmp(uri, "exec:", 5))
+            return verr_set(err, EINVAL, "unknown migration protocol: %s", uri);
+        return verr_set(err, ENOTSUP, "Unable to open return-path for postcopy");
+    }
+    reset_op(m);
+    m->cancel = false;
+    m->rc = 0;
+    int r = open_uri(m, uri, m->incoming, err);
+    if (r == 0)
+        r = setup_tls(m, uri, m->incoming, err);
+    if (r == 0 && !m->incoming && !m->connect_uri && !fd_is_socket(m->fd))
+        r = verr_set(err, ENOTSUP, "Unable to open return-path for postcopy");
+    if (r < 0) {
+        reset_op(m);
+        return r;
+    }
+    if (m->incoming) /* QEMU 7.2's destination says setup as it listens, still paused */
+        status_event(m, MIG_SETUP, true);
+    r = pthread_create(&m->worker, NULL, m->incoming ? recover_worker : resume_worker, m);
+    if (r != 0) {
+        reset_op(m);
+        return verr_errno(err, r, "cannot start the migration thread");
+    }
+    m->worker_running = true;
+    return 0;
+}
+
 /* ---- QMP ---- */
 
 static int qmp_migrate(struct qmp_session *ss, struct json_object *args, struct json_object **ret,
@@ -1111,16 +1222,25 @@ static int qmp_migrate(struct qmp_session *ss, struct json_object *args, struct 
         (json_object_object_get_ex(args, "inc", &v) && json_object_get_boolean(v)))
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "Block migration (blk, inc) is not supported by vireo-vmm");
-    if (json_object_object_get_ex(args, "resume", &v) && json_object_get_boolean(v))
-        return qmp_error_set(err, QMP_ERROR_GENERIC,
-                             "Cannot resume if there is no paused "
-                             "migration");
-    if (migration_active(m))
+    const char *uri = json_object_get_string(json_object_object_get(args, "uri"));
+    struct verr e = {0};
+    if (json_object_object_get_ex(args, "resume", &v) && json_object_get_boolean(v)) {
+        if (m->incoming || m->status != MIG_POSTCOPY_PAUSED)
+            return qmp_error_set(err, QMP_ERROR_GENERIC,
+                                 "Cannot resume if there is no paused "
+                                 "migration");
+        if (m->worker_running) /* a resume still connecting */
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "There's a migration process in progress");
+        if (start_recovery(m, uri, &e) < 0)
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+        return 0;
+    }
+    /* A paused post-copy is still in progress on either side (its VM is not whole here). */
+    if (migration_active(m) || m->status == MIG_POSTCOPY_PAUSED ||
+        m->status == MIG_POSTCOPY_RECOVER)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "There's a migration process in progress");
     if (m->vm->status == VM_STATUS_INMIGRATE)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "Guest is waiting for an incoming migration");
-    const char *uri = json_object_get_string(json_object_object_get(args, "uri"));
-    struct verr e = {0};
     if (start_outgoing(m, uri, &e) < 0)
         return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
     return 0;
@@ -1187,11 +1307,36 @@ static int qmp_start_postcopy(struct qmp_session *ss, struct json_object *args,
 static int qmp_migrate_recover(struct qmp_session *ss, struct json_object *args,
                                struct json_object **ret, struct qmp_error *err, void *opaque)
 {
-    (void)ss, (void)args, (void)ret, (void)opaque;
-    /* TODO(#13): resuming a paused post-copy (migrate-recover, migrate resume=true). */
-    return qmp_error_set(err, QMP_ERROR_GENERIC,
-                         "migrate-recover is not supported by vireo-vmm: a paused post-copy "
-                         "migration cannot be resumed");
+    (void)ss, (void)ret;
+    struct migration *m = opaque;
+    if (m->incoming && m->status == MIG_POSTCOPY_PAUSED && m->worker_running)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Migrate recovery is triggered already");
+    if (!m->incoming || m->status != MIG_POSTCOPY_PAUSED)
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "Migrate recover can only be run when postcopy is paused.");
+    const char *uri = json_object_get_string(json_object_object_get(args, "uri"));
+    struct verr e = {0};
+    if (start_recovery(m, uri, &e) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+    return 0;
+}
+
+/* migrate-pause: either side of a post-copy cuts its connection; both go postcopy-paused
+ * (the source's worker and the destination's see the stream end). */
+static int qmp_migrate_pause(struct qmp_session *ss, struct json_object *args,
+                             struct json_object **ret, struct qmp_error *err, void *opaque)
+{
+    (void)ss, (void)args, (void)ret;
+    struct migration *m = opaque;
+    int fd = __atomic_load_n(&m->fd, __ATOMIC_ACQUIRE);
+    if (m->status != MIG_POSTCOPY_ACTIVE || !m->worker_running || fd < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC,
+                             "migrate-pause is currently only supported during postcopy-active "
+                             "state");
+    if (shutdown(fd, SHUT_RDWR) < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "Failed to pause %s migration",
+                             m->incoming ? "destination" : "source");
+    return 0;
 }
 
 static int64_t stat_get(const uint64_t *f)
@@ -1214,8 +1359,10 @@ static int qmp_query_migrate(struct qmp_session *ss, struct json_object *args,
         json_object_object_add(o, "error-desc", json_object_new_string(m->error_desc));
     if (m->incoming || status == MIG_SETUP)
         return 0;
+    /* A paused or recovering post-copy is still running, as QEMU shows it (with its RAM). */
     bool running = status == MIG_ACTIVE || status == MIG_CANCELLING || status == MIG_DEVICE ||
-                   status == MIG_POSTCOPY_ACTIVE;
+                   status == MIG_POSTCOPY_ACTIVE || status == MIG_POSTCOPY_PAUSED ||
+                   status == MIG_POSTCOPY_RECOVER;
     bool done = status == MIG_COMPLETED;
     uint64_t end = running ? now_ms() : m->t_end;
     uint64_t total = end - m->t_start;
@@ -1681,6 +1828,8 @@ int migration_qmp_register(struct qmp_server *s, struct migration *m)
         r = qmp_server_register(s, "migrate-start-postcopy", NULL, qmp_start_postcopy, m);
     if (!r)
         r = qmp_server_register(s, "migrate-recover", recover_args, qmp_migrate_recover, m);
+    if (!r)
+        r = qmp_server_register(s, "migrate-pause", NULL, qmp_migrate_pause, m);
     if (!r)
         r = qmp_server_register(s, "getfd", fd_args, qmp_getfd, m);
     if (!r)

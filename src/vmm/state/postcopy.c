@@ -771,7 +771,8 @@ int postcopy_dest_receive(struct postcopy_dest *pd, struct verr *err)
     pthread_mutex_lock(&pd->write_lock);
     pd->hold = false;
     for (size_t w = 0; w < pd->words && r == 0; w++)
-        for (uint64_t b = pd->requested[w]; b && r == 0; b &= b - 1) {
+        for (uint64_t b = pd->requested[w] & __atomic_load_n(&pd->need[w], __ATOMIC_SEQ_CST);
+             b && r == 0; b &= b - 1) {
             r = send_u64(pd->fd, (w * 64 + (uint64_t)__builtin_ctzll(b)) * PAGE);
             if (r == 0)
                 __atomic_fetch_add(&pd->requests, 1, __ATOMIC_RELAXED);
@@ -808,6 +809,115 @@ int postcopy_dest_receive(struct postcopy_dest *pd, struct verr *err)
         return verr_errno(err, -r, "post-copy: the source went away before the end");
     log_info("post-copy: all %llu pages received, %llu of them requested",
              (unsigned long long)pd->expected, (unsigned long long)pd->requests);
+    return 0;
+}
+
+/* ---- recovery ---- */
+
+#define PC_RESUME_HELLO 16 /* [u64 POSTCOPY_RESUME_MAGIC][u64 guest RAM's pages] */
+
+/* Both sides' first message on a recovery connection: the magic and guest RAM's pages. */
+static void put_hello(uint8_t *b, uint64_t pages)
+{
+    state_put_le(b, POSTCOPY_RESUME_MAGIC, 8);
+    state_put_le(b + 8, pages, 8);
+}
+
+static int check_hello(const uint8_t *b, uint64_t pages, const char *peer, struct verr *err)
+{
+    if (state_get_le(b, 8) != POSTCOPY_RESUME_MAGIC)
+        return verr_set(err, EPROTO,
+                        "post-copy recovery: the %s did not answer as a paused "
+                        "post-copy migration",
+                        peer);
+    if (state_get_le(b + 8, 8) != pages)
+        return verr_set(err, EPROTO,
+                        "post-copy recovery: the %s has %llu pages of guest RAM, %llu here", peer,
+                        (unsigned long long)state_get_le(b + 8, 8), (unsigned long long)pages);
+    return 0;
+}
+
+int postcopy_resume_answer(int fd, uint64_t pages, uint64_t **need, size_t *words, struct verr *err)
+{
+    size_t n = (size_t)((pages + 63) / 64);
+    uint8_t hello[PC_RESUME_HELLO];
+    *need = NULL;
+    *words = 0;
+    int r = read_all(fd, hello, sizeof(hello));
+    if (r < 0)
+        return verr_errno(err, -r,
+                          "post-copy recovery: the destination went away before its "
+                          "answer");
+    if ((r = check_hello(hello, pages, "destination", err)) < 0)
+        return r;
+    uint8_t *raw = xmalloc(n * 8);
+    r = read_all(fd, raw, n * 8);
+    if (r < 0) {
+        free(raw);
+        return verr_errno(err, -r,
+                          "post-copy recovery: the destination went away before it "
+                          "said which pages it lacks");
+    }
+    uint64_t *b = xcalloc(n, sizeof(uint64_t));
+    for (size_t i = 0; i < n; i++)
+        b[i] = state_get_le(raw + i * 8, 8);
+    free(raw);
+    if (pages % 64) /* bits past guest RAM's end mean nothing */
+        b[n - 1] &= (1ull << (pages % 64)) - 1;
+    *need = b;
+    *words = n;
+    return 0;
+}
+
+int postcopy_source_resume(struct vm *vm, int fd, uint64_t **need, size_t *words, struct verr *err)
+{
+    uint64_t pages = vm->mem.size / PAGE;
+    uint8_t hello[PC_RESUME_HELLO];
+    put_hello(hello, pages);
+    int r = write_all(fd, hello, sizeof(hello));
+    *need = NULL;
+    *words = 0;
+    if (r < 0)
+        return verr_errno(err, -r,
+                          "post-copy recovery: the destination went away before the "
+                          "source's hello");
+    return postcopy_resume_answer(fd, pages, need, words, err);
+}
+
+int postcopy_dest_reconnect(struct postcopy_dest *pd, int fd, struct verr *err)
+{
+    uint64_t pages = pd->vm->mem.size / PAGE;
+    uint8_t hello[PC_RESUME_HELLO];
+    int r = read_all(fd, hello, sizeof(hello));
+    if (r < 0)
+        return verr_errno(err, -r, "post-copy recovery: the source went away before its hello");
+    if ((r = check_hello(hello, pages, "source", err)) < 0)
+        return r;
+    int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (nfd < 0)
+        return verr_errno(err, errno, "post-copy recovery: dup");
+    size_t len = PC_RESUME_HELLO + pd->words * 8;
+    uint8_t *msg = xmalloc(len);
+    put_hello(msg, pages);
+    /* Under write_lock: no request goes on the new connection before the bitmap. */
+    pthread_mutex_lock(&pd->write_lock);
+    if (pd->fd >= 0)
+        close(pd->fd);
+    pd->fd = nfd;
+    for (size_t i = 0; i < pd->words; i++)
+        state_put_le(msg + PC_RESUME_HELLO + i * 8, __atomic_load_n(&pd->need[i], __ATOMIC_SEQ_CST),
+                     8);
+    r = write_all(nfd, msg, len);
+    if (r == 0)
+        __atomic_store_n(&pd->lost, false, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&pd->write_lock);
+    free(msg);
+    if (r < 0)
+        return verr_errno(err, -r,
+                          "post-copy recovery: the source went away before it heard "
+                          "which pages are missing");
+    log_info("post-copy recovery: %llu pages still missing, asked of the source again",
+             (unsigned long long)(pd->expected - pd->received));
     return 0;
 }
 

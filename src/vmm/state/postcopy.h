@@ -18,6 +18,14 @@
  * u64 offset and a last u64 PC_DONE once every page has arrived. Offsets are
  * bytes into guest RAM's host mapping (the bitmaps' bit i is offset
  * i * 4096). Little-endian.
+ *
+ * Recovery (QEMU's postcopy-paused, migrate-recover, migrate resume=true): when the
+ * connection breaks after the switch both sides keep their state: the source its RAM (the
+ * VM stopped), the destination its registered RAM and the bitmap of the pages still missing
+ * (its vCPUs wait on them). On a new connection the source sends [u64 RESUME_MAGIC][u64
+ * pages]; the destination answers the same two words and its bitmap of missing pages (pages
+ * bits rounded up to u64 words), then requests again the pages it asked for and did not
+ * get; from there the page phase goes on as above with that bitmap.
  */
 #ifndef VIREO_VMM_STATE_POSTCOPY_H
 #define VIREO_VMM_STATE_POSTCOPY_H
@@ -30,7 +38,8 @@
 
 struct vm;
 
-#define POSTCOPY_MSG_LAST UINT64_MAX /* PC_END from the source, PC_DONE from the destination */
+#define POSTCOPY_MSG_LAST     UINT64_MAX /* PC_END from the source, PC_DONE from the destination */
+#define POSTCOPY_RESUME_MAGIC 0x5245535543504956ull /* recovery's hello */
 
 /* Whether this VM's RAM can take post-copy here (anonymous RAM, userfaultfd with missing
  * mode); 0, or one line saying why not. */
@@ -53,7 +62,24 @@ int postcopy_source_run(struct vm *vm, int fd, const uint64_t *need, size_t word
                         const volatile uint64_t *bandwidth, struct postcopy_source_stats *st,
                         struct verr *err);
 
+/* Source, recovering a paused post-copy on a new connection fd: the hello, then the
+ * destination's bitmap of the pages it still lacks (*need, *words u64 words, the caller's to
+ * free) for postcopy_source_run. 0, or one line (the destination gone, or not the same VM). */
+int postcopy_source_resume(struct vm *vm, int fd, uint64_t **need, size_t *words, struct verr *err);
+
+/* Its reader of the destination's answer (the parser of untrusted bytes, without a VM so
+ * that tests/fuzz/fuzz-postcopy-resume.c can drive it): the hello checked against pages,
+ * then the bitmap (bits past pages cleared) into *need, *words; NULL and 0 on an error. */
+int postcopy_resume_answer(int fd, uint64_t pages, uint64_t **need, size_t *words,
+                           struct verr *err);
+
 struct postcopy_dest;
+
+/* Destination, paused (postcopy_dest_receive failed): takes the source's hello on the new
+ * connection fd (duplicated: the caller keeps fd), sends the bitmap of the pages still
+ * missing and lets page requests go out again; then postcopy_dest_receive goes on with the
+ * page phase (asking first for the pages requested and still missing). */
+int postcopy_dest_reconnect(struct postcopy_dest *pd, int fd, struct verr *err);
 
 /* Destination, at the PCPY section (before the device state is applied: a device thread
  * may read guest RAM from then on): discards the pages set in the bitmap (bytes as sent,

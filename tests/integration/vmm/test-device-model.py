@@ -66,7 +66,7 @@ EXPECTED_COMMANDS = {
     # the VM state (src/vmm/state/migration.c)
     "migrate", "migrate_cancel", "migrate-incoming", "query-migrate", "getfd", "closefd",
     "query-migrate-capabilities", "migrate-set-capabilities", "query-migrate-parameters",
-    "migrate-set-parameters", "migrate-start-postcopy", "migrate-recover",
+    "migrate-set-parameters", "migrate-start-postcopy", "migrate-recover", "migrate-pause",
     # the NBD server (src/vmm/nbd/nbd-server.c)
     "nbd-server-start", "nbd-server-add", "nbd-server-stop", "nbd-server-remove",
     "block-export-add", "block-export-del", "query-block-exports",
