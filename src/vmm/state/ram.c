@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -35,8 +36,9 @@
 #define LAYOUT_IMAGE 1
 #define LAYOUT_DELTA 2
 #define BOUNCE       (1u << 20) /* live passes copy page data through this much at a time */
-#define SECTION_DATA (4u << 20) /* page data per RAM section of a stream (not a file) */
+#define SECTION_DATA (16u << 20) /* page data per RAM section of a stream (not a file) */
 #define HDR_LEN      40
+#define HUGE         (2u << 20) /* the receiver's fault-in unit (a THP) */
 #define PM_PRESENT   (1ull << 63)
 #define PM_SWAPPED   (1ull << 62)
 
@@ -281,6 +283,68 @@ int state_ram_save_range(struct vm *vm, struct state_writer *w, const uint64_t *
     return r;
 }
 
+/* Receiver: a helper thread faults in a section's data pages from the far end of its runs
+ * while the reader fills them from the near end. The kernel zeroes each fresh page (a 2 MiB
+ * huge page at a time) before the data can go in; on a loaded host that was two thirds of the
+ * reader's CPU time and paced the whole pass. MADV_POPULATE_WRITE never changes what a page
+ * holds (it faults it in writable, as it is), so the helper may run into any page; it keeps
+ * to huge pages at least HUGE ahead of the reader's position so that the two do not fault the
+ * same one (the loser would zero a huge page for nothing), and stops where they meet. */
+struct prefault {
+    uint8_t *host;
+    const struct run *runs;
+    uint64_t nr;
+    uint64_t done; /* data bytes the reader has placed (atomic) */
+    bool stop;     /* atomic */
+    pthread_t thread;
+};
+
+static void *prefault_thread(void *opaque)
+{
+    struct prefault *pf = opaque;
+    uint64_t data_end = 0; /* data offset of the end of run i */
+    for (uint64_t i = 0; i < pf->nr; i++)
+        data_end += pf->runs[i].len;
+    for (uint64_t i = pf->nr; i-- > 0;) {
+        const struct run *x = &pf->runs[i];
+        uint64_t end = x->off + x->len; /* RAM offset still to do, backwards */
+        while (end > x->off) {
+            uint64_t start = (end - 1) / HUGE * HUGE;
+            if (start < x->off)
+                start = x->off;
+            uint64_t at = data_end - (x->off + x->len - start); /* data offset of start */
+            uint64_t done = __atomic_load_n(&pf->done, __ATOMIC_ACQUIRE);
+            if (__atomic_load_n(&pf->stop, __ATOMIC_ACQUIRE) || at < done + HUGE)
+                return NULL; /* met the reader: the rest is its */
+            if (madvise(pf->host + start, end - start, MADV_POPULATE_WRITE) < 0)
+                return NULL; /* (a kernel without it, or no memory: the reader faults) */
+            end = start;
+        }
+        data_end -= x->len;
+    }
+    return NULL;
+}
+
+/* Starts the helper for a section's runs when it can help: data from a stream (a file's is
+ * mapped or on disk already), into this process's anonymous RAM (a NUMA node's backend keeps
+ * its own policy and placement), and more than one huge page of it. */
+static bool prefault_start(struct prefault *pf, struct vm *vm, const struct state_reader *r,
+                           const struct run *runs, uint64_t nr, uint64_t total)
+{
+    const struct guest_mem *gm = &vm->mem;
+    if (r->seekable || r->fd < 0 || total < 2 * HUGE || gm->fd >= 0 || gm->file_mapped ||
+        vm->cfg->numa.nr_nodes)
+        return false;
+    *pf = (struct prefault){.host = gm->host, .runs = runs, .nr = nr};
+    return pthread_create(&pf->thread, NULL, prefault_thread, pf) == 0;
+}
+
+static void prefault_stop(struct prefault *pf)
+{
+    __atomic_store_n(&pf->stop, true, __ATOMIC_RELEASE);
+    pthread_join(pf->thread, NULL);
+}
+
 int state_ram_section_layout(const struct state_section *s)
 {
     return s->len >= HDR_LEN ? (int)state_get_le(s->payload, 4) : -1;
@@ -405,6 +469,11 @@ int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_sec
     bool keep = fresh || layout == LAYOUT_DELTA; /* pages not listed stay as they are */
     for (uint64_t i = nr; rc == 0 && i < nr + nr_zero; i++)
         ram_zero(vm, runs[i].off, runs[i].len);
+    /* (After the zero runs: they and the data runs are disjoint, and a page zeroed after
+     * the helper faulted it would be faulted twice.) */
+    struct prefault pf;
+    bool helper = rc == 0 && !mapped && prefault_start(&pf, vm, r, runs, nr, total);
+    uint64_t placed = 0;
     for (uint64_t i = 0; rc == 0 && !mapped && i < nr; i++) {
         const struct run *x = &runs[i];
         if (!keep)
@@ -418,12 +487,17 @@ int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_sec
              * sender filling the socket with the next. */
             size_t chunk = r->seekable ? (8u << 20) : BOUNCE;
             size_t n = x->len - done > chunk ? chunk : (size_t)(x->len - done);
+            if (helper) /* the reader is about to fault [placed, +n) */
+                __atomic_store_n(&pf.done, placed + n, __ATOMIC_RELEASE);
             rc = state_read_data(r, dst + done, n, err);
             if (rc == 0)
                 crc = crc32c_update(crc, dst + done, n);
             done += n;
+            placed += n;
         }
     }
+    if (helper)
+        prefault_stop(&pf);
     if (rc == 0 && !mapped) {
         if (!keep)
             ram_zero(vm, at, gm->size - at);
