@@ -140,10 +140,13 @@ struct migration {
     int stop_rc;
     struct verr stop_err;
     /* Live: downtime is from the stop (before the vCPUs are kicked out, as QEMU's
-     * downtime_start) to the destination's ACK as the worker reads it (the end of the stream
-     * without ACK), in us; the main thread's later bookkeeping is not part of it. After a
-     * post-copy switch, as QEMU 7.2's postcopy_start: to the device state and END sent
-     * (t_sent_us), since the destination runs the VM without waiting for more. */
+     * downtime_start) to the end of the stream sent (t_sent_us: the last byte written and
+     * flushed), in us, as QEMU 7.2 counts a pre-copy migration without a return path
+     * (migration_completion, then migration_calculate_complete); the main thread's later
+     * bookkeeping is not part of it. The source still waits for the destination's ACK
+     * before it completes (t_acked_us, in the log line): only the figure is QEMU's. After
+     * a post-copy switch, as QEMU 7.2's postcopy_start: to the device state and END sent,
+     * since the destination runs the VM without waiting for more. */
     uint64_t t_stop_us, t_sent_us, t_acked_us, downtime;
     unsigned in_channels; /* destination: multifd channels the last load used */
     /* Post-copy (postcopy.h): the source's page phase, the destination's. */
@@ -706,18 +709,21 @@ static void out_done(void *opaque)
     if (!live || m->captured)
         vm_state_resume_devices(vm);
     if (m->rc == 0) {
-        /* Post-copy's as QEMU's: to the end of sending the device state (the destination
-         * runs the VM from its ACK on, and the pages follow). */
-        uint64_t until = switched ? m->t_sent_us : m->t_acked_us;
-        m->downtime = live ? (until - m->t_stop_us + 500) / 1000 : m->t_end - m->t_start;
+        /* Pre-copy's and post-copy's as QEMU's: to the end of sending the stream (the
+         * device state and END); the destination's load and ACK come after. */
+        m->downtime = live ? (m->t_sent_us - m->t_stop_us + 500) / 1000 : m->t_end - m->t_start;
+        uint64_t acked = live && !switched && m->t_acked_us > m->t_stop_us
+                             ? (m->t_acked_us - m->t_stop_us + 500) / 1000
+                             : m->downtime;
         reset_op(m);
         vm_unpark(vm, VM_STATUS_POSTMIGRATE);
         set_status(m, MIG_COMPLETED);
-        log_info("migration to %s completed: %llu MiB in %llu ms (downtime %llu ms)%s",
+        log_info("migration to %s completed: %llu MiB in %llu ms (downtime %llu ms, %llu ms to "
+                 "the destination's acknowledgement)%s",
                  m->path ? m->path : "stream",
                  (unsigned long long)((live ? m->pc.st.transferred : m->ram.bytes_written) >> 20),
                  (unsigned long long)(m->t_end - m->t_start), (unsigned long long)m->downtime,
-                 m->pc.mf ? ", RAM over multifd channels" : "");
+                 (unsigned long long)acked, m->pc.mf ? ", RAM over multifd channels" : "");
         return;
     }
     bool cancelled = m->cancel;

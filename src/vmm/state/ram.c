@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -37,6 +38,7 @@
 #define BOUNCE       (1u << 20) /* live passes copy page data through this much at a time */
 #define SECTION_DATA (4u << 20) /* page data per RAM section of a stream (not a file) */
 #define HDR_LEN      40
+#define HUGE         (2u << 20) /* the receiver's fault-in unit (a THP) */
 #define PM_PRESENT   (1ull << 63)
 #define PM_SWAPPED   (1ull << 62)
 
@@ -65,8 +67,11 @@ static void runs_add(struct runs *rs, uint64_t off, uint64_t len)
 static bool page_is_zero(const uint8_t *p)
 {
     const uint64_t *q = (const uint64_t *)p;
+    /* Most pages with data have some in their first line: those cost one line, not 4 KiB. */
+    if (q[0] | q[1] | q[2] | q[3] | q[4] | q[5] | q[6] | q[7])
+        return false;
     uint64_t acc = 0;
-    for (unsigned i = 0; i < PAGE / 8; i += 8)
+    for (unsigned i = 8; i < PAGE / 8; i += 8)
         acc |= q[i] | q[i + 1] | q[i + 2] | q[i + 3] | q[i + 4] | q[i + 5] | q[i + 6] | q[i + 7];
     return acc == 0;
 }
@@ -281,6 +286,65 @@ int state_ram_save_range(struct vm *vm, struct state_writer *w, const uint64_t *
     return r;
 }
 
+/* Receiver: a helper thread faults in a section's data pages from the far end of its runs
+ * while the reader fills them from the near end. The kernel zeroes each fresh page (a 2 MiB
+ * huge page at a time) before the data can go in; on a loaded host that was two thirds of the
+ * reader's CPU time and paced the whole pass. MADV_POPULATE_WRITE never changes what a page
+ * holds (it faults it in writable, as it is), so the helper may run into any page; it keeps
+ * to huge pages past the one the reader's current read ends in, so that the two do not fault
+ * the same one (the loser would zero a huge page for nothing), and stops where they meet. */
+struct prefault {
+    uint8_t *host;
+    const struct run *runs;
+    uint64_t nr;
+    uint64_t reader; /* RAM offset where the reader's current read ends (atomic) */
+    bool stop;       /* atomic */
+    pthread_t thread;
+};
+
+static void *prefault_thread(void *opaque)
+{
+    struct prefault *pf = opaque;
+    for (uint64_t i = pf->nr; i-- > 0;) { /* (runs ascend: RAM order is the reader's order) */
+        const struct run *x = &pf->runs[i];
+        uint64_t end = x->off + x->len; /* RAM offset still to do, backwards */
+        while (end > x->off) {
+            uint64_t start = (end - 1) / HUGE * HUGE; /* the huge page end - 1 is in */
+            uint64_t reader = __atomic_load_n(&pf->reader, __ATOMIC_ACQUIRE);
+            if (__atomic_load_n(&pf->stop, __ATOMIC_ACQUIRE) ||
+                start < (reader + HUGE - 1) / HUGE * HUGE)
+                return NULL; /* met the reader: the rest is its */
+            if (start < x->off)
+                start = x->off;
+            if (madvise(pf->host + start, end - start, MADV_POPULATE_WRITE) < 0)
+                return NULL; /* (a kernel without it, or no memory: the reader faults) */
+            end = start;
+        }
+    }
+    return NULL;
+}
+
+/* Starts the helper for a section's runs when it can help: data from a stream (a file's is
+ * mapped or on disk already), into this process's anonymous RAM (a NUMA node's backend keeps
+ * its own policy and placement), and more than one huge page of it. */
+static bool prefault_start(struct prefault *pf, struct vm *vm, const struct state_reader *r,
+                           const struct run *runs, uint64_t nr, uint64_t total)
+{
+    const struct guest_mem *gm = &vm->mem;
+    if (r->seekable || r->fd < 0 || total < 2 * HUGE || gm->fd >= 0 || gm->file_mapped ||
+        vm->cfg->numa.nr_nodes)
+        return false;
+    /* (Until its first read the reader stands at its first run's huge page.) */
+    *pf = (struct prefault){.host = gm->host, .runs = runs, .nr = nr, .reader = runs[0].off + 1};
+    return pthread_create(&pf->thread, NULL, prefault_thread, pf) == 0;
+}
+
+static void prefault_stop(struct prefault *pf)
+{
+    __atomic_store_n(&pf->stop, true, __ATOMIC_RELEASE);
+    pthread_join(pf->thread, NULL);
+}
+
 int state_ram_section_layout(const struct state_section *s)
 {
     return s->len >= HDR_LEN ? (int)state_get_le(s->payload, 4) : -1;
@@ -405,6 +469,10 @@ int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_sec
     bool keep = fresh || layout == LAYOUT_DELTA; /* pages not listed stay as they are */
     for (uint64_t i = nr; rc == 0 && i < nr + nr_zero; i++)
         ram_zero(vm, runs[i].off, runs[i].len);
+    /* (After the zero runs: they and the data runs are disjoint, and a page zeroed after
+     * the helper faulted it would be faulted twice.) */
+    struct prefault pf;
+    bool helper = rc == 0 && !mapped && prefault_start(&pf, vm, r, runs, nr, total);
     for (uint64_t i = 0; rc == 0 && !mapped && i < nr; i++) {
         const struct run *x = &runs[i];
         if (!keep)
@@ -418,12 +486,16 @@ int state_ram_load(struct vm *vm, struct state_reader *r, const struct state_sec
              * sender filling the socket with the next. */
             size_t chunk = r->seekable ? (8u << 20) : BOUNCE;
             size_t n = x->len - done > chunk ? chunk : (size_t)(x->len - done);
+            if (helper) /* the reader is about to fault [dst + done, +n) */
+                __atomic_store_n(&pf.reader, x->off + done + n, __ATOMIC_RELEASE);
             rc = state_read_data(r, dst + done, n, err);
             if (rc == 0)
                 crc = crc32c_update(crc, dst + done, n);
             done += n;
         }
     }
+    if (helper)
+        prefault_stop(&pf);
     if (rc == 0 && !mapped) {
         if (!keep)
             ram_zero(vm, at, gm->size - at);
