@@ -1579,6 +1579,38 @@ void vir_secret_free(vir_secret *secret);
 /* "none", "volume", "ceph", "iscsi", "tls", "vtpm" (libvirt's names), NULL otherwise. */
 const char *vir_secret_usage_type_to_string(int usage_type);
 
+/* Secret events (virConnectSecretEventRegisterAny): libvirt's virSecretEventID and
+ * virSecretEventLifecycleType. */
+typedef enum {
+    VIR_SECRET_EVENT_ID_LIFECYCLE = 0,
+    VIR_SECRET_EVENT_ID_VALUE_CHANGED = 1,
+} vir_secret_event_id;
+typedef enum {
+    VIR_SECRET_EVENT_DEFINED = 0,
+    VIR_SECRET_EVENT_UNDEFINED = 1,
+} vir_secret_event_lifecycle_type;
+/* The two callback shapes, as libvirt's: registration takes the generic one, and a lifecycle
+ * callback is passed through VIR_SECRET_EVENT_CALLBACK (the library casts it back before the
+ * call). secret is valid during the call only. */
+typedef void (*vir_connect_secret_event_generic_callback)(vir_connect *conn, vir_secret *secret,
+                                                          void *opaque);
+typedef void (*vir_connect_secret_event_lifecycle_callback)(vir_connect *conn, vir_secret *secret,
+                                                            int event, int detail, void *opaque);
+#define VIR_SECRET_EVENT_CALLBACK(cb)                                                              \
+    ((vir_connect_secret_event_generic_callback)(void (*)(void))(cb))
+/*
+ * Registers a callback for event_id (vir_secret_event_id) of one secret or (secret NULL) all;
+ * the server filters. Returns a callback id >= 0, or -1. Callbacks run from
+ * vir_connect_process_events(); freecb (may be NULL) gets opaque when the callback is
+ * deregistered or the connection closes.
+ */
+int vir_connect_secret_event_register_any(vir_connect *conn, vir_secret *secret, int event_id,
+                                          vir_connect_secret_event_generic_callback cb,
+                                          void *opaque, vir_free_callback freecb, vir_error *err);
+int vir_connect_secret_event_deregister_any(vir_connect *conn, int callback_id, vir_error *err);
+/* "Defined", "Undefined" (virsh's words), "unknown" otherwise. */
+const char *vir_secret_event_to_string(int event);
+
 /* ---- storage pools and volumes (libvirt-storage.h) ---------------------- */
 
 typedef struct vir_storage_pool vir_storage_pool;

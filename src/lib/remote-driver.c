@@ -40,10 +40,11 @@
 
 struct queued_event {
     struct queued_event *next;
-    char *name;
+    char *name; /* a secret's: its usage id */
     unsigned char uuid[16];
-    int id, event, detail;
-    int net_callback; /* a network event: the server's callback id; -1 for a domain's */
+    int id, event, detail; /* a secret's id: its usage type */
+    int net_callback; /* a network or secret event: the server's callback id; -1 for a domain's */
+    int secret_event; /* a secret's: its vir_secret_event_id; -1 otherwise */
 };
 
 struct remote_priv {
@@ -125,7 +126,9 @@ static void on_message(void *opaque, const struct rpc_header *h, const uint8_t *
     }
     if (h->proc != REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE &&
         h->proc != REMOTE_PROC_DOMAIN_EVENT_LIFECYCLE &&
-        h->proc != REMOTE_PROC_NETWORK_EVENT_LIFECYCLE)
+        h->proc != REMOTE_PROC_NETWORK_EVENT_LIFECYCLE &&
+        h->proc != REMOTE_PROC_SECRET_EVENT_LIFECYCLE &&
+        h->proc != REMOTE_PROC_SECRET_EVENT_VALUE_CHANGED)
         return;
     const struct remote_proc *proc = remote_proc_lookup(h->proc);
     void *msg = NULL;
@@ -133,6 +136,31 @@ static void on_message(void *opaque, const struct rpc_header *h, const uint8_t *
     if (!proc || rpc_payload_decode(proc->args, payload, len, &msg, &verr) < 0)
         return; /* a malformed event is dropped, the connection goes on */
     struct queued_event *q = xcalloc(1, sizeof(*q));
+    q->secret_event = -1;
+    if (h->proc == REMOTE_PROC_SECRET_EVENT_LIFECYCLE ||
+        h->proc == REMOTE_PROC_SECRET_EVENT_VALUE_CHANGED) {
+        const struct remote_nonnull_secret *sec;
+        if (h->proc == REMOTE_PROC_SECRET_EVENT_LIFECYCLE) {
+            const struct remote_secret_event_lifecycle_msg *l = msg;
+            sec = &l->secret;
+            q->net_callback = l->callbackID;
+            q->event = l->event;
+            q->detail = l->detail;
+            q->secret_event = VIR_SECRET_EVENT_ID_LIFECYCLE;
+        } else {
+            const struct remote_secret_event_value_changed_msg *v = msg;
+            sec = &v->secret;
+            q->net_callback = v->callbackID;
+            q->secret_event = VIR_SECRET_EVENT_ID_VALUE_CHANGED;
+        }
+        q->name = xstrdup(sec->usageID ? sec->usageID : "");
+        memcpy(q->uuid, sec->uuid, 16);
+        q->id = sec->usageType;
+        *p->events_tail = q;
+        p->events_tail = &q->next;
+        rpc_payload_free(proc->args, msg);
+        return;
+    }
     if (h->proc == REMOTE_PROC_NETWORK_EVENT_LIFECYCLE) {
         const struct remote_network_event_lifecycle_msg *n = msg;
         q->name = xstrdup(n->net.name);
@@ -168,7 +196,10 @@ static void deliver_events(vir_connect *conn)
         p->events = q->next;
         if (!p->events)
             p->events_tail = &p->events;
-        if (q->net_callback >= 0)
+        if (q->secret_event >= 0)
+            vir_emit_secret_event(conn, q->net_callback, q->secret_event, q->uuid, q->id, q->name,
+                                  q->event, q->detail);
+        else if (q->net_callback >= 0)
             vir_emit_network_lifecycle(conn, q->net_callback, q->name, q->uuid, q->event,
                                        q->detail);
         else

@@ -214,6 +214,7 @@ static void connect_unref(vir_connect *conn)
         cb = next;
     }
     vir_network_events_free(conn);
+    vir_secret_events_free(conn);
     free(conn->uri);
     free(conn);
 }

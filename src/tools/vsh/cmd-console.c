@@ -1,7 +1,8 @@
 /*
  * cmd-console.c - vsh's interactive commands that wait on the connection:
  * `console` (the guest's serial console through a stream, Ctrl-] detaches),
- * `event` and `net-event` (domain and network lifecycle events as they come).
+ * `event`, `net-event` and `secret-event` (domain and network lifecycle
+ * events, secret lifecycle and value-changed events, as they come).
  *
  * Both are one poll() loop over the terminal (or a signalfd for Ctrl-C) and
  * the connection's event fd, with vir_connect_process_events() doing the
@@ -341,6 +342,98 @@ bool vsh_cmd_net_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     }
     bool ok = wait_events(ctl, conn, &s, timeout);
     vir_connect_network_event_deregister_any(conn, id, NULL);
+    vsh_print(ctl, "events received: %d\n", s.count);
+    return ok && s.count > 0; /* virsh fails the command when nothing came */
+}
+
+/* ---- secret-event ---- */
+
+static bool secret_event_first(struct event_state *s, char uuid[VIR_UUID_STRING_BUFLEN],
+                               vir_secret *secret)
+{
+    if (!s->loop && s->count)
+        return false; /* one-shot: a second event that came in the same round */
+    vir_secret_get_uuid_string(secret, uuid);
+    return true;
+}
+
+static void on_secret_lifecycle(vir_connect *conn, vir_secret *secret, int event, int detail,
+                                void *opaque)
+{
+    (void)conn;
+    (void)detail; /* always 0: virsh does not print it */
+    struct event_state *s = opaque;
+    char uuid[VIR_UUID_STRING_BUFLEN], stamp[64];
+    if (!secret_event_first(s, uuid, secret))
+        return;
+    event_stamp(s, stamp);
+    vsh_print(s->ctl, "%sevent 'lifecycle' for secret %s: %s\n", stamp, uuid,
+              vir_secret_event_to_string(event));
+    fflush(s->ctl->out);
+    s->count++;
+}
+
+static void on_secret_value_changed(vir_connect *conn, vir_secret *secret, void *opaque)
+{
+    (void)conn;
+    struct event_state *s = opaque;
+    char uuid[VIR_UUID_STRING_BUFLEN], stamp[64];
+    if (!secret_event_first(s, uuid, secret))
+        return;
+    event_stamp(s, stamp);
+    vsh_print(s->ctl, "%sevent 'value-changed' for secret %s\n", stamp, uuid);
+    fflush(s->ctl->out);
+    s->count++;
+}
+
+bool vsh_cmd_secret_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    static const char *const names[] = {"lifecycle", "value-changed"}; /* by vir_secret_event_id */
+    if (vsh_opt_bool(cmd, "list")) {
+        vsh_print(ctl, "%s\n%s\n", names[0], names[1]);
+        return true;
+    }
+    const char *ev = vsh_opt_string(cmd, "event");
+    if (ev && !*ev) {
+        vsh_error(ctl, "Failed to get option '%s': Option argument is empty", "event");
+        return false;
+    }
+    if (!ev) {
+        vsh_error(ctl, "%s", "either --list or --event <type> is required");
+        return false;
+    }
+    int event_id = strcmp(ev, names[0]) == 0   ? VIR_SECRET_EVENT_ID_LIFECYCLE
+                   : strcmp(ev, names[1]) == 0 ? VIR_SECRET_EVENT_ID_VALUE_CHANGED
+                                               : -1;
+    if (event_id < 0) {
+        vsh_error(ctl, "unknown event type %s", ev);
+        return false;
+    }
+    unsigned timeout = 0;
+    if (vsh_opt_uint(ctl, cmd, "timeout", &timeout) < 0)
+        return false;
+    if (vsh_opt_string(cmd, "timeout") && (timeout == 0 || timeout > INT32_MAX / 1000)) {
+        /* virsh's vshCommandOptTimeoutToMs: no zero, nothing that overflows in ms */
+        vsh_error(ctl, "Numeric value '%u' for <%s> option is malformed or out of range", timeout,
+                  "timeout");
+        return false;
+    }
+    /* virsh goes on without the filter when the lookup fails: all secrets, after its error */
+    vir_secret *secret = vsh_opt_string(cmd, "secret") ? vsh_lookup_secret(ctl, cmd, NULL) : NULL;
+    vir_connect *conn = ctl->conn;
+    struct event_state s = {ctl, vsh_opt_bool(cmd, "timestamp"), vsh_opt_bool(cmd, "loop"), 0};
+    vir_error err;
+    vir_connect_secret_event_generic_callback cb =
+        event_id == VIR_SECRET_EVENT_ID_LIFECYCLE ? VIR_SECRET_EVENT_CALLBACK(on_secret_lifecycle)
+                                                  : on_secret_value_changed;
+    int id = vir_connect_secret_event_register_any(conn, secret, event_id, cb, &s, NULL, &err);
+    vir_secret_free(secret);
+    if (id < 0) {
+        vsh_report(ctl, &err);
+        return false;
+    }
+    bool ok = wait_events(ctl, conn, &s, timeout);
+    vir_connect_secret_event_deregister_any(conn, id, NULL);
     vsh_print(ctl, "events received: %d\n", s.count);
     return ok && s.count > 0; /* virsh fails the command when nothing came */
 }

@@ -132,6 +132,15 @@ bool vsh_cmd_secret_set_value(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_secret_get_value(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 extern const struct vsh_opt vsh_opts_secret[], vsh_opts_secret_define[], vsh_opts_secret_list[],
     vsh_opts_secret_set_value[], vsh_opts_secret_get_value[];
+extern const struct vsh_opt vsh_opts_secret_dumpxml[], vsh_opts_secret_event[];
+/* The secret option names (virsh's lookup: by UUID only), or NULL with virsh's error. */
+vir_secret *vsh_lookup_secret(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, const char **uuid);
+/* xpath.c: xml printed as it is, or (xpath given) the nodes it selects, as virsh's --xpath and
+ * --wrap print them; false after virsh's error. url names the document in parse errors. */
+bool vsh_dump_xml(struct vsh_ctl *ctl, const char *xml, const char *url, const char *xpath,
+                  bool wrap);
+/* cmd-console.c */
+bool vsh_cmd_secret_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-net.c */
 bool vsh_cmd_net_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_info(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
