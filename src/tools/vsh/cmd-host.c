@@ -819,6 +819,16 @@ static const struct vsh_opt opts_device_file[] = {
     IMPACT_OPTS,
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_update_device[] = {
+    DOM_OPT,
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "XML file"},
+    {"persistent", VSH_OT_BOOL, 0, "make live change persistent"},
+    {"config", VSH_OT_BOOL, 0, "affect next boot"},
+    {"live", VSH_OT_BOOL, 0, "affect running domain"},
+    {"current", VSH_OT_BOOL, 0, "affect current domain"},
+    {"force", VSH_OT_BOOL, 0, "force device update"},
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_detach_device_alias[] = {
     DOM_OPT,
     {"alias", VSH_OT_STRING, VSH_OFLAG_REQ, "device alias"},
@@ -1429,6 +1439,8 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"suspend", vsh_cmd_suspend, opts_dom, "suspend a domain", "Suspend a running domain.", DM, 0},
     {"undefine", vsh_cmd_undefine, opts_undefine, "undefine a domain",
      "Undefine an inactive domain, or convert persistent to transient.", DM, 0},
+    {"update-device", vsh_cmd_update_device, opts_update_device, "update device from an XML file",
+     "Update device from an XML <file>.", DM, 0},
     {"vcpucount", vsh_cmd_vcpucount, opts_vcpucount, "domain vcpu counts",
      "Returns the number of virtual CPUs used by the domain.", DM, 0},
     {"vcpuinfo", vsh_cmd_vcpuinfo, opts_vcpuinfo, "detailed domain vcpu information",
@@ -1671,10 +1683,17 @@ const struct vsh_cmd_def vsh_commands[] = {
 
     {"complete", vsh_cmd_complete, vsh_opts_complete, "internal command for autocompletion",
      "internal use only", SELF, VSH_CMD_NOCONNECT | VSH_CMD_HIDDEN},
+    {"cd", vsh_cmd_cd, vsh_opts_cd, "change the current directory", "Change the current directory.",
+     SELF, VSH_CMD_NOCONNECT},
+    {"echo", vsh_cmd_echo, vsh_opts_echo, "echo arguments. Used for internal testing.",
+     "Echo back arguments, possibly with quoting. Used for internal testing.", SELF,
+     VSH_CMD_NOCONNECT},
     {"exit", cmd_quit, opts_none, "quit this interactive terminal", "", SELF, VSH_CMD_NOCONNECT},
     {"help", cmd_help, opts_help, "print help",
      "Prints global help, command specific help, or "
      "help for a group of related commands",
+     SELF, VSH_CMD_NOCONNECT},
+    {"pwd", vsh_cmd_pwd, opts_none, "print the current directory", "Print the current directory.",
      SELF, VSH_CMD_NOCONNECT},
     {"quit", cmd_quit, opts_none, "quit this interactive terminal", "", SELF, VSH_CMD_NOCONNECT},
     {NULL, NULL, NULL, NULL, NULL, NULL, 0},

@@ -107,6 +107,7 @@ bool vsh_cmd_change_media(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_attach_device(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_detach_device(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_detach_device_alias(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_update_device(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_attach_disk(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_detach_disk(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_attach_interface(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
@@ -139,6 +140,11 @@ vir_secret *vsh_lookup_secret(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, co
  * --wrap print them; false after virsh's error. url names the document in parse errors. */
 bool vsh_dump_xml(struct vsh_ctl *ctl, const char *xml, const char *url, const char *xpath,
                   bool wrap);
+/* cmd-self.c */
+bool vsh_cmd_echo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_cd(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pwd(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+extern const struct vsh_opt vsh_opts_echo[], vsh_opts_cd[];
 /* cmd-console.c */
 bool vsh_cmd_secret_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-net.c */
