@@ -1722,6 +1722,44 @@ void vir_storage_pool_free(vir_storage_pool *pool);
 char *vir_connect_get_storage_pool_capabilities(vir_connect *conn, unsigned int flags,
                                                 vir_error *err);
 
+/* Storage pool events (virConnectStoragePoolEventRegisterAny): libvirt's virStoragePoolEventID
+ * and virStoragePoolEventLifecycleType. */
+typedef enum {
+    VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE = 0,
+    VIR_STORAGE_POOL_EVENT_ID_REFRESH = 1,
+} vir_storage_pool_event_id;
+typedef enum {
+    VIR_STORAGE_POOL_EVENT_DEFINED = 0,
+    VIR_STORAGE_POOL_EVENT_UNDEFINED = 1,
+    VIR_STORAGE_POOL_EVENT_STARTED = 2,
+    VIR_STORAGE_POOL_EVENT_STOPPED = 3,
+    VIR_STORAGE_POOL_EVENT_CREATED = 4,
+    VIR_STORAGE_POOL_EVENT_DELETED = 5,
+} vir_storage_pool_event_lifecycle_type;
+/* As the secret events': registration takes the generic shape, a lifecycle callback passed
+ * through VIR_STORAGE_POOL_EVENT_CALLBACK. pool is valid during the call only. */
+typedef void (*vir_connect_storage_pool_event_generic_callback)(vir_connect *conn,
+                                                                vir_storage_pool *pool,
+                                                                void *opaque);
+typedef void (*vir_connect_storage_pool_event_lifecycle_callback)(vir_connect *conn,
+                                                                  vir_storage_pool *pool, int event,
+                                                                  int detail, void *opaque);
+#define VIR_STORAGE_POOL_EVENT_CALLBACK(cb)                                                        \
+    ((vir_connect_storage_pool_event_generic_callback)(void (*)(void))(cb))
+/* Registers a callback for event_id (vir_storage_pool_event_id) of one pool or (pool NULL) all;
+ * the server filters. Returns a callback id >= 0, or -1; callbacks run from
+ * vir_connect_process_events(), freecb as for the other events. */
+int vir_connect_storage_pool_event_register_any(vir_connect *conn, vir_storage_pool *pool,
+                                                int event_id,
+                                                vir_connect_storage_pool_event_generic_callback cb,
+                                                void *opaque, vir_free_callback freecb,
+                                                vir_error *err);
+int vir_connect_storage_pool_event_deregister_any(vir_connect *conn, int callback_id,
+                                                  vir_error *err);
+/* "Defined", "Undefined", "Started", "Stopped", "Created", "Deleted" (virsh's words),
+ * "unknown" otherwise. */
+const char *vir_storage_pool_event_to_string(int event);
+
 /* Volumes: handles name a volume (pool name, name, key). */
 int vir_storage_pool_list_all_volumes(vir_storage_pool *pool, vir_storage_vol ***vols,
                                       unsigned int flags, vir_error *err);

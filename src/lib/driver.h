@@ -32,6 +32,7 @@ struct vir_connect {
     struct vir_event_cb *callbacks;
     struct vir_net_event_cb *net_callbacks;       /* network.c */
     struct vir_secret_event_cb *secret_callbacks; /* secret.c */
+    struct vir_pool_event_cb *pool_callbacks;     /* storage.c */
     int next_callback_id;
     vir_connect_auth_fn auth_cb; /* vir_connect_open_auth's, for SASL (may be NULL) */
     void *auth_opaque;
@@ -110,6 +111,11 @@ void vir_emit_secret_event(vir_connect *conn, int server_id, int event_id,
                            const unsigned char *uuid, int usage_type, const char *usage_id,
                            int event, int detail);
 void vir_secret_events_free(vir_connect *conn);
+
+/* The same for a storage pool event (storage.c). */
+void vir_emit_pool_event(vir_connect *conn, int server_id, int event_id, const char *name,
+                         const unsigned char *uuid, int event, int detail);
+void vir_pool_events_free(vir_connect *conn);
 
 /* The network operations of a driver (network.c is their public layer). */
 struct vir_network_driver {

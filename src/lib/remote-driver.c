@@ -40,11 +40,13 @@
 
 struct queued_event {
     struct queued_event *next;
-    char *name; /* a secret's: its usage id */
+    char *name; /* a secret's: its usage id; a pool's: its name */
     unsigned char uuid[16];
     int id, event, detail; /* a secret's id: its usage type */
-    int net_callback; /* a network or secret event: the server's callback id; -1 for a domain's */
-    int secret_event; /* a secret's: its vir_secret_event_id; -1 otherwise */
+    int net_callback;      /* a network, secret or pool event: the server's callback id; -1 for a
+                              domain's */
+    int secret_event;      /* a secret's: its vir_secret_event_id; -1 otherwise */
+    int pool_event;        /* a storage pool's: its vir_storage_pool_event_id; -1 otherwise */
 };
 
 struct remote_priv {
@@ -128,7 +130,9 @@ static void on_message(void *opaque, const struct rpc_header *h, const uint8_t *
         h->proc != REMOTE_PROC_DOMAIN_EVENT_LIFECYCLE &&
         h->proc != REMOTE_PROC_NETWORK_EVENT_LIFECYCLE &&
         h->proc != REMOTE_PROC_SECRET_EVENT_LIFECYCLE &&
-        h->proc != REMOTE_PROC_SECRET_EVENT_VALUE_CHANGED)
+        h->proc != REMOTE_PROC_SECRET_EVENT_VALUE_CHANGED &&
+        h->proc != REMOTE_PROC_STORAGE_POOL_EVENT_LIFECYCLE &&
+        h->proc != REMOTE_PROC_STORAGE_POOL_EVENT_REFRESH)
         return;
     const struct remote_proc *proc = remote_proc_lookup(h->proc);
     void *msg = NULL;
@@ -137,6 +141,30 @@ static void on_message(void *opaque, const struct rpc_header *h, const uint8_t *
         return; /* a malformed event is dropped, the connection goes on */
     struct queued_event *q = xcalloc(1, sizeof(*q));
     q->secret_event = -1;
+    q->pool_event = -1;
+    if (h->proc == REMOTE_PROC_STORAGE_POOL_EVENT_LIFECYCLE ||
+        h->proc == REMOTE_PROC_STORAGE_POOL_EVENT_REFRESH) {
+        const struct remote_nonnull_storage_pool *pool;
+        if (h->proc == REMOTE_PROC_STORAGE_POOL_EVENT_LIFECYCLE) {
+            const struct remote_storage_pool_event_lifecycle_msg *l = msg;
+            pool = &l->pool;
+            q->net_callback = l->callbackID;
+            q->event = l->event;
+            q->detail = l->detail;
+            q->pool_event = VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE;
+        } else {
+            const struct remote_storage_pool_event_refresh_msg *r = msg;
+            pool = &r->pool;
+            q->net_callback = r->callbackID;
+            q->pool_event = VIR_STORAGE_POOL_EVENT_ID_REFRESH;
+        }
+        q->name = xstrdup(pool->name ? pool->name : "");
+        memcpy(q->uuid, pool->uuid, 16);
+        *p->events_tail = q;
+        p->events_tail = &q->next;
+        rpc_payload_free(proc->args, msg);
+        return;
+    }
     if (h->proc == REMOTE_PROC_SECRET_EVENT_LIFECYCLE ||
         h->proc == REMOTE_PROC_SECRET_EVENT_VALUE_CHANGED) {
         const struct remote_nonnull_secret *sec;
@@ -196,7 +224,10 @@ static void deliver_events(vir_connect *conn)
         p->events = q->next;
         if (!p->events)
             p->events_tail = &p->events;
-        if (q->secret_event >= 0)
+        if (q->pool_event >= 0)
+            vir_emit_pool_event(conn, q->net_callback, q->pool_event, q->name, q->uuid, q->event,
+                                q->detail);
+        else if (q->secret_event >= 0)
             vir_emit_secret_event(conn, q->net_callback, q->secret_event, q->uuid, q->id, q->name,
                                   q->event, q->detail);
         else if (q->net_callback >= 0)

@@ -215,6 +215,7 @@ static void connect_unref(vir_connect *conn)
     }
     vir_network_events_free(conn);
     vir_secret_events_free(conn);
+    vir_pool_events_free(conn);
     free(conn->uri);
     free(conn);
 }

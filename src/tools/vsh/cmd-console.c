@@ -1,8 +1,9 @@
 /*
  * cmd-console.c - vsh's interactive commands that wait on the connection:
  * `console` (the guest's serial console through a stream, Ctrl-] detaches),
- * `event`, `net-event` and `secret-event` (domain and network lifecycle
- * events, secret lifecycle and value-changed events, as they come).
+ * `event`, `net-event`, `secret-event` and `pool-event` (domain and network
+ * lifecycle events, secret lifecycle and value-changed events, pool lifecycle
+ * and refresh events, as they come).
  *
  * Both are one poll() loop over the terminal (or a signalfd for Ctrl-C) and
  * the connection's event fd, with vir_connect_process_events() doing the
@@ -386,9 +387,12 @@ static void on_secret_value_changed(vir_connect *conn, vir_secret *secret, void 
     s->count++;
 }
 
-bool vsh_cmd_secret_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+/* secret-event's and pool-event's start, as virsh's: --list answered (*event_id -1), or the
+ * --event among names (its index) and the --timeout; false after virsh's error. */
+static bool event_choice(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, const char *const names[2],
+                         int *event_id, unsigned *timeout)
 {
-    static const char *const names[] = {"lifecycle", "value-changed"}; /* by vir_secret_event_id */
+    *event_id = -1;
     if (vsh_opt_bool(cmd, "list")) {
         vsh_print(ctl, "%s\n%s\n", names[0], names[1]);
         return true;
@@ -402,22 +406,32 @@ bool vsh_cmd_secret_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         vsh_error(ctl, "%s", "either --list or --event <type> is required");
         return false;
     }
-    int event_id = strcmp(ev, names[0]) == 0   ? VIR_SECRET_EVENT_ID_LIFECYCLE
-                   : strcmp(ev, names[1]) == 0 ? VIR_SECRET_EVENT_ID_VALUE_CHANGED
-                                               : -1;
-    if (event_id < 0) {
+    *event_id = strcmp(ev, names[0]) == 0 ? 0 : strcmp(ev, names[1]) == 0 ? 1 : -1;
+    if (*event_id < 0) {
         vsh_error(ctl, "unknown event type %s", ev);
         return false;
     }
-    unsigned timeout = 0;
-    if (vsh_opt_uint(ctl, cmd, "timeout", &timeout) < 0)
+    *timeout = 0;
+    if (vsh_opt_uint(ctl, cmd, "timeout", timeout) < 0)
         return false;
-    if (vsh_opt_string(cmd, "timeout") && (timeout == 0 || timeout > INT32_MAX / 1000)) {
+    if (vsh_opt_string(cmd, "timeout") && (*timeout == 0 || *timeout > INT32_MAX / 1000)) {
         /* virsh's vshCommandOptTimeoutToMs: no zero, nothing that overflows in ms */
-        vsh_error(ctl, "Numeric value '%u' for <%s> option is malformed or out of range", timeout,
+        vsh_error(ctl, "Numeric value '%u' for <%s> option is malformed or out of range", *timeout,
                   "timeout");
         return false;
     }
+    return true;
+}
+
+bool vsh_cmd_secret_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    static const char *const names[] = {"lifecycle", "value-changed"}; /* by vir_secret_event_id */
+    int event_id;
+    unsigned timeout;
+    if (!event_choice(ctl, cmd, names, &event_id, &timeout))
+        return false;
+    if (event_id < 0)
+        return true; /* --list */
     /* virsh goes on without the filter when the lookup fails: all secrets, after its error */
     vir_secret *secret = vsh_opt_string(cmd, "secret") ? vsh_lookup_secret(ctl, cmd, NULL) : NULL;
     vir_connect *conn = ctl->conn;
@@ -434,6 +448,73 @@ bool vsh_cmd_secret_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     }
     bool ok = wait_events(ctl, conn, &s, timeout);
     vir_connect_secret_event_deregister_any(conn, id, NULL);
+    vsh_print(ctl, "events received: %d\n", s.count);
+    return ok && s.count > 0; /* virsh fails the command when nothing came */
+}
+
+/* ---- pool-event ---- */
+
+static void on_pool_lifecycle(vir_connect *conn, vir_storage_pool *pool, int event, int detail,
+                              void *opaque)
+{
+    (void)conn;
+    (void)detail; /* always 0: virsh does not print it */
+    struct event_state *s = opaque;
+    if (!s->loop && s->count)
+        return; /* one-shot: a second event that came in the same round */
+    char stamp[64];
+    event_stamp(s, stamp);
+    vsh_print(s->ctl, "%sevent 'lifecycle' for storage pool %s: %s\n", stamp,
+              vir_storage_pool_get_name(pool), vir_storage_pool_event_to_string(event));
+    fflush(s->ctl->out);
+    s->count++;
+}
+
+static void on_pool_refresh(vir_connect *conn, vir_storage_pool *pool, void *opaque)
+{
+    (void)conn;
+    struct event_state *s = opaque;
+    if (!s->loop && s->count)
+        return;
+    char stamp[64];
+    event_stamp(s, stamp);
+    vsh_print(s->ctl, "%sevent 'refresh' for storage pool %s\n", stamp,
+              vir_storage_pool_get_name(pool));
+    fflush(s->ctl->out);
+    s->count++;
+}
+
+bool vsh_cmd_pool_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    static const char *const names[] = {"lifecycle", "refresh"}; /* by vir_storage_pool_event_id */
+    int event_id;
+    unsigned timeout;
+    if (!event_choice(ctl, cmd, names, &event_id, &timeout))
+        return false;
+    if (event_id < 0)
+        return true; /* --list */
+    /* as secret-event: a failed lookup is reported, and the wait is for every pool */
+    const char *name = vsh_opt_string(cmd, "pool");
+    vir_storage_pool *pool = NULL;
+    if (name && !*name)
+        vsh_error(ctl, "Failed to get option '%s': Option argument is empty", "pool");
+    else if (name)
+        pool = vsh_lookup_pool_name(ctl, name);
+    vir_connect *conn = ctl->conn;
+    struct event_state s = {ctl, vsh_opt_bool(cmd, "timestamp"), vsh_opt_bool(cmd, "loop"), 0};
+    vir_error err;
+    vir_connect_storage_pool_event_generic_callback cb =
+        event_id == VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE
+            ? VIR_STORAGE_POOL_EVENT_CALLBACK(on_pool_lifecycle)
+            : on_pool_refresh;
+    int id = vir_connect_storage_pool_event_register_any(conn, pool, event_id, cb, &s, NULL, &err);
+    vir_storage_pool_free(pool);
+    if (id < 0) {
+        vsh_report(ctl, &err);
+        return false;
+    }
+    bool ok = wait_events(ctl, conn, &s, timeout);
+    vir_connect_storage_pool_event_deregister_any(conn, id, NULL);
     vsh_print(ctl, "events received: %d\n", s.count);
     return ok && s.count > 0; /* virsh fails the command when nothing came */
 }

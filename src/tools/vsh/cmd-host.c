@@ -1630,6 +1630,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Output the pool information as an XML dump to stdout.", POOL, 0},
     {"pool-edit", vsh_cmd_pool_edit, vsh_opts_pool, "edit XML configuration for a storage pool",
      "Edit the XML configuration for a storage pool.", POOL, 0},
+    {"pool-event", vsh_cmd_pool_event, vsh_opts_pool_event, "Storage Pool Events",
+     "List event types, or wait for storage pool events to occur", POOL, 0},
     {"pool-info", vsh_cmd_pool_info, vsh_opts_pool_info, "storage pool information",
      "Returns basic information about the storage pool.", POOL, 0},
     {"pool-list", vsh_cmd_pool_list, vsh_opts_pool_list, "list pools", "Returns list of pools.",

@@ -147,6 +147,8 @@ bool vsh_cmd_pwd(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 extern const struct vsh_opt vsh_opts_echo[], vsh_opts_cd[];
 /* cmd-console.c */
 bool vsh_cmd_secret_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+extern const struct vsh_opt vsh_opts_pool_event[];
 /* cmd-net.c */
 bool vsh_cmd_net_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_info(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

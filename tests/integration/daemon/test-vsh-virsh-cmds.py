@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""test-vsh-virsh-cmds.py - vsh's update-device, echo, cd and pwd against the stock virsh 9.0.
+"""test-vsh-virsh-cmds.py - vsh's update-device, pool-event, echo, cd and pwd against the stock
+virsh 9.0.
 
 update-device: the same domain (a CD-ROM 'sdb' and a disk 'sda', not running) is defined on two
 vireods; the same sequence runs through virsh against one and through vsh against the other:
@@ -8,6 +9,14 @@ media changed and ejected in the definition (--config, the current state, --pers
 mutually exclusive impact options in virsh's order of checks, an unknown target, a missing or
 malformed file, an unknown domain, no file). Each command's stdout, stderr and exit status must
 be the same once the daemons' directories are masked.
+
+pool-event (libvireo's storage pool event registration): watchers run on each daemon, virsh's on
+the first and vsh's on the second (lifecycle and refresh --loop on every pool, lifecycle --loop
+filtered to a throwaway pool, a one-shot lifecycle --timestamp filtered to it too); once each has
+seen the throwaway pool's events, the same pool sequence runs on both daemons (define, build,
+start, refresh, destroy, undefine, create, destroy) and each vsh watcher's lines must be
+virsh's (timestamps masked, the throwaway pool's lines taken out of the loops'). pool-event's and
+secret-event's refusals and timeouts are compared one-shot.
 
 echo, cd, pwd: one-shot (every escape of echo --shell, --xml and --split, --err, the exclusive
 options, cd refused outside the shell) and an interactive transcript read from standard input
@@ -19,14 +28,17 @@ virsh's once the banner and the prompt are named alike.
 Prints TAP.
 """
 import os
+import re
 import shlex
 import shutil
 import subprocess
+import signal
 import sys
+import threading
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
-from daemonlib import Daemon, Tap, domain_xml, skip_all  # noqa: E402
+from daemonlib import Daemon, Tap, domain_xml, skip_all, wait_for  # noqa: E402
 
 VIREOD, VMM, VSH = sys.argv[1], sys.argv[2], os.path.abspath(sys.argv[3])
 t = Tap()
@@ -58,6 +70,9 @@ def files(d):
         "empty.xml": CD.format(source="", dev="sdb"),
         "sdz.xml": CD.format(source=f"<source file='{d}/two.iso'/>\n  ", dev="sdz"),
         "bad.xml": "<disk type='file' device='cdrom'>\n",
+        "p1.xml": f"<pool type='dir'><name>p1</name><target><path>{d}/p1</path></target></pool>\n",
+        "prime.xml": f"<pool type='dir'><name>prime</name><target><path>{d}/prime</path></target>"
+                     "</pool>\n",
         "vm.xml": domain_xml("upd", f"{d}/kernel", "console=ttyS0",
                              devices="    " + DEVICES.format(D=d),
                              extra="  <uuid>3f4c5d6e-7a8b-4c9d-8e0f-1a2b3c4d5e6f</uuid>\n"),
@@ -84,6 +99,87 @@ UPDATE = [
     "update-device nosuch {D}/cd2.xml",
     "update-device upd",
 ]
+
+EVENT_CMDS = [
+    "pool-event --list",
+    "pool-event",
+    "pool-event --event bogus",
+    "pool-event --event lifecycle --timeout 0",
+    "pool-event --event lifecycle --timeout 1",
+    "pool-event --event refresh --pool p1 --timeout 1 --loop",
+    "pool-event --event lifecycle --pool nosuch --timeout 1",
+    "pool-event --event refresh --pool '' --timeout 1",
+    "secret-event --event lifecycle --secret '' --timeout 1",
+]
+
+# pool-event watchers, each started on both daemons: (name, arguments, loops)
+WATCHERS = [
+    ("lifecycle", ["--event", "lifecycle", "--loop"], True),
+    ("refresh", ["--event", "refresh", "--loop"], True),
+    ("filtered", ["--event", "lifecycle", "--loop", "--pool", "prime"], True),
+    ("one-shot", ["--event", "lifecycle", "--pool", "prime", "--timestamp", "--timeout", "120"],
+     False),
+]
+POOL_SEQUENCE = [["pool-define", "p1.xml"], ["pool-build", "p1"], ["pool-start", "p1"],
+                 ["pool-refresh", "p1"], ["pool-destroy", "p1"], ["pool-undefine", "p1"],
+                 ["pool-create", "p1.xml"], ["pool-refresh", "p1"], ["pool-destroy", "p1"]]
+STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\+\d{4}: ")
+
+
+class Watcher:
+    """One `TOOL pool-event ...`, its lines collected as they come."""
+
+    def __init__(self, argv, env, loops):
+        self.loops = loops
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, env=env)
+        self.lines = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def primes(self):
+        return sum("storage pool prime" in x for x in list(self.lines))
+
+    def finish(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.thread.join(10)
+        lines = [STAMP.sub("STAMP: ", x) for x in self.lines]
+        if not self.loops:
+            return self.proc.returncode, lines
+        primes = self.primes()  # as many as the priming rounds took: left out
+        return self.proc.returncode, [
+            re.sub(r"^events received: (\d+)$",
+                   lambda m: "events received: %d" % (int(m.group(1)) - primes), x)
+            for x in lines if "storage pool prime" not in x]
+
+
+def pool_virsh(d, *args):
+    return subprocess.run(["virsh", "-q", "-c", d.uri] + list(args), capture_output=True,
+                          text=True, env=d.env, timeout=60, cwd=d.tmp)
+
+
+def prime(d, watchers):
+    """The throwaway pool refreshed, stopped and started until every watcher has seen one more
+    of its events (the one-shot: one at all): they are registered, all before reached them."""
+    seen = [w.primes() if w.loops else 0 for w in watchers]
+    for _ in range(200):
+        pool_virsh(d, "pool-refresh", "prime")
+        pool_virsh(d, "pool-destroy", "prime")
+        pool_virsh(d, "pool-start", "prime")
+        if wait_for(lambda: all(w.primes() > n for w, n in zip(watchers, seen)
+                                if w.loops or w.proc.poll() is None), 0.5):
+            break
+
 
 ONE_SHOT = [
     "echo",
@@ -128,6 +224,35 @@ try:
         vb = tuple(x.replace(b.tmp, "D") if isinstance(x, str) else x for x in vb)
         t.ok(va == vb, "vsh %s: as virsh (rc %d)" % (c, va[2]),
              "virsh: %r\nvsh:   %r" % (va, vb))
+    for c in EVENT_CMDS:
+        va = run(["virsh", "-c", a.uri] + shlex.split(c), a.env)
+        vb = run([VSH, "-c", b.vsh_uri] + shlex.split(c), b.env)
+        t.ok(va == vb, "vsh %s: as virsh (rc %d)" % (c, va[2]), "virsh: %r\nvsh:   %r" % (va, vb))
+    tools = ((a, ["virsh", "-c", a.uri]), (b, [VSH, "-c", b.vsh_uri]))
+    for d, _ in tools:
+        for args in (["pool-define", "prime.xml"], ["pool-build", "prime"],
+                     ["pool-start", "prime"]):
+            r = pool_virsh(d, *args)
+            t.ok(r.returncode == 0, "the throwaway pool: %s" % " ".join(args), r.stderr)
+    watchers = [[Watcher(tool + ["pool-event"] + args, d.env, loops)
+                 for _, args, loops in WATCHERS] for d, tool in tools]
+    for (d, _), ws in zip(tools, watchers):
+        prime(d, ws)
+        for args in POOL_SEQUENCE:
+            r = pool_virsh(d, *args)
+            if r.returncode:
+                t.diag("%s: %s" % (" ".join(args), r.stderr.strip()))
+        prime(d, ws)
+    for (name, args, _), wa, wb in zip(WATCHERS, *watchers):
+        ra, rb = wa.finish(), wb.finish()
+        t.ok(ra == rb and len(ra[1]) > 1, "vsh pool-event %s (%s): as virsh (rc %d, %d lines)"
+             % (" ".join(args), name, ra[0], len(ra[1])), "virsh: %r\nvsh:   %r" % (ra, rb))
+        if name == "lifecycle":
+            t.ok("event 'lifecycle' for storage pool p1: Undefined" in rb[1],
+                 "vsh's lifecycle watcher saw pool-undefine", repr(rb))
+        if name == "refresh":
+            t.ok("event 'refresh' for storage pool p1" in rb[1],
+                 "vsh's refresh watcher saw pool-refresh", repr(rb))
     conf = b.virsh("dumpxml", "--inactive", "upd").stdout
     t.ok(f"<source file='{b.tmp}/one.iso'/>" in conf and "two.iso" not in conf,
          "vsh's last update-device --config is in vireod's definition", conf)
