@@ -1078,6 +1078,14 @@ int vir_domain_set_user_password(vir_domain *dom, const char *user, const char *
 char *vir_domain_qemu_agent_command(vir_domain *dom, const char *cmd, int timeout,
                                     unsigned int flags, vir_error *err);
 
+/* virDomainQemuMonitorCommand (libvirt-qemu): a QMP command as JSON, or with
+ * VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP a human monitor line, sent to the running domain's
+ * monitor; its reply (QMP's JSON, errors included, or HMP's text) in *result (malloc'd).
+ * 0 or -1. */
+enum { VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP = 1 << 0 };
+int vir_domain_qemu_monitor_command(vir_domain *dom, const char *cmd, char **result,
+                                    unsigned int flags, vir_error *err);
+
 /* virDomainGetBlockInfo: a disk (target or source path) in bytes. */
 typedef struct vir_domain_block_info {
     unsigned long long capacity, allocation, physical;

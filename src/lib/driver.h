@@ -337,6 +337,8 @@ struct vir_driver {
                              unsigned int flags, vir_error *err);
     char *(*qemu_agent_command)(vir_domain *dom, const char *cmd, int timeout, unsigned int flags,
                                 vir_error *err);
+    char *(*qemu_monitor_command)(vir_domain *dom, const char *cmd, unsigned int flags,
+                                  vir_error *err);
     int (*set_time)(vir_domain *dom, long long seconds, unsigned int nseconds, unsigned int flags,
                     vir_error *err);
     int (*get_block_info)(vir_domain *dom, const char *disk, vir_domain_block_info *info,

@@ -1378,17 +1378,13 @@ static int remote_set_user_password(vir_domain *dom, const char *user, const cha
     return call(dom->conn, REMOTE_PROC_DOMAIN_SET_USER_PASSWORD, &a, NULL, err);
 }
 
-static char *remote_qemu_agent_command(vir_domain *dom, const char *cmd, int timeout,
-                                       unsigned int flags, vir_error *err)
+/* One call of libvirt's QEMU program; a server error becomes the vir_error as the server
+ * worded it. */
+static int call_qemu(vir_connect *conn, int proc, const void *args, void *ret, vir_error *err)
 {
-    struct qemu_domain_agent_command_args a = {
-        .cmd = (char *)cmd, .timeout = timeout, .flags = flags};
-    to_wire(dom, &a.dom);
-    struct qemu_domain_agent_command_ret r = {0};
     struct rpc_error remote = {0};
     struct verr e = {0};
-    int rc =
-        rpc_client_call_qemu(cl(dom->conn), QEMU_PROC_DOMAIN_AGENT_COMMAND, &a, &r, &remote, &e);
+    int rc = rpc_client_call_qemu(cl(conn), proc, args, ret, &remote, &e);
     if (rc == -EREMOTEIO) {
         if (err) {
             err->code = remote.code;
@@ -1396,12 +1392,33 @@ static char *remote_qemu_agent_command(vir_domain *dom, const char *cmd, int tim
                      remote.message ? remote.message : "unknown error");
         }
         rpc_error_free(&remote);
-        return NULL;
+        return -1;
     }
-    if (rc < 0) {
-        vir_report(err, VIR_ERR_INTERNAL_ERROR, "%s", verr_msg(&e));
+    if (rc < 0)
+        return vir_report(err, VIR_ERR_INTERNAL_ERROR, "%s", verr_msg(&e));
+    return 0;
+}
+
+static char *remote_qemu_monitor_command(vir_domain *dom, const char *cmd, unsigned int flags,
+                                         vir_error *err)
+{
+    struct qemu_domain_monitor_command_args a = {.cmd = (char *)cmd, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct qemu_domain_monitor_command_ret r = {0};
+    if (call_qemu(dom->conn, QEMU_PROC_DOMAIN_MONITOR_COMMAND, &a, &r, err) < 0)
         return NULL;
-    }
+    return r.result; /* the caller's */
+}
+
+static char *remote_qemu_agent_command(vir_domain *dom, const char *cmd, int timeout,
+                                       unsigned int flags, vir_error *err)
+{
+    struct qemu_domain_agent_command_args a = {
+        .cmd = (char *)cmd, .timeout = timeout, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct qemu_domain_agent_command_ret r = {0};
+    if (call_qemu(dom->conn, QEMU_PROC_DOMAIN_AGENT_COMMAND, &a, &r, err) < 0)
+        return NULL;
     return r.result; /* the caller's */
 }
 
@@ -2229,6 +2246,7 @@ const struct vir_driver vir_remote_driver = {
     .get_time = remote_get_time,
     .set_time = remote_set_time,
     .qemu_agent_command = remote_qemu_agent_command,
+    .qemu_monitor_command = remote_qemu_monitor_command,
     .fs_freeze = remote_fs_freeze,
     .get_fs_info = remote_get_fs_info,
     .get_guest_info = remote_get_guest_info,

@@ -1369,6 +1369,19 @@ char *vir_domain_qemu_agent_command(vir_domain *dom, const char *cmd, int timeou
     return dom->conn->driver->qemu_agent_command(dom, cmd, timeout, flags, err);
 }
 
+int vir_domain_qemu_monitor_command(vir_domain *dom, const char *cmd, char **result,
+                                    unsigned int flags, vir_error *err)
+{
+    CHECK_DOM(dom, -1);
+    if (!cmd || !result)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "%s in %s must not be NULL",
+                          cmd ? "result" : "cmd", "virDomainQemuMonitorCommand");
+    WRITABLE(dom->conn, "virDomainQemuMonitorCommand", -1);
+    DRV(dom->conn, qemu_monitor_command, "virDomainQemuMonitorCommand", -1);
+    *result = dom->conn->driver->qemu_monitor_command(dom, cmd, flags, err);
+    return *result ? 0 : -1;
+}
+
 int vir_domain_get_block_info(vir_domain *dom, const char *disk, vir_domain_block_info *info,
                               unsigned int flags, vir_error *err)
 {

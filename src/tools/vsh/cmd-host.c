@@ -775,6 +775,16 @@ static const struct vsh_opt opts_qemu_agent_command[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_qemu_monitor_command[] = {
+    DOM_OPT,
+    {"hmp", VSH_OT_BOOL, 0, "command is in human monitor protocol"},
+    {"pretty", VSH_OT_BOOL, 0, "pretty-print any qemu monitor protocol output"},
+    {"return-value", VSH_OT_BOOL, 0,
+     "extract the value of the 'return' key from the returned string"},
+    {"cmd", VSH_OT_ARGV, VSH_OFLAG_REQ, "command"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_blkiotune[] = {
     DOM_OPT,
     {"weight", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "IO Weight"},
@@ -1390,6 +1400,8 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"qemu-agent-command", vsh_cmd_qemu_agent_command, opts_qemu_agent_command,
      "QEMU Guest Agent Command", "Run an arbitrary qemu guest agent command; use at your own risk",
      DM, 0},
+    {"qemu-monitor-command", vsh_cmd_qemu_monitor_command, opts_qemu_monitor_command,
+     "QEMU Monitor Command", "QEMU Monitor Command", DM, 0},
     {"reboot", vsh_cmd_reboot, opts_shutdown, "reboot a domain",
      "Run a reboot command in the "
      "target domain.",

@@ -108,6 +108,7 @@ bool vsh_cmd_attach_device(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_detach_device(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_detach_device_alias(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_update_device(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_qemu_monitor_command(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_attach_disk(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_detach_disk(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_attach_interface(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
