@@ -1,6 +1,7 @@
 /*
  * cmd-console.c - vsh's interactive commands that wait on the connection:
- * `console` (the guest's serial console through a stream, Ctrl-] detaches),
+ * `console` (the guest's serial console through a stream, Ctrl-] detaches;
+ * `ttyconsole` names its pty),
  * `event`, `net-event`, `secret-event` and `pool-event` (domain and network
  * lifecycle events, secret lifecycle and value-changed events, pool lifecycle
  * and refresh events, as they come).
@@ -18,6 +19,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <termios.h>
@@ -149,6 +151,29 @@ bool vsh_console_attach(struct vsh_ctl *ctl, vir_domain *dom, const char *devnam
     vir_stream_free(st);
 out:
     return ok;
+}
+
+/* ---- ttyconsole ---- */
+
+bool vsh_cmd_ttyconsole(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    char *xml = vir_domain_get_xml_desc(dom, 0, &err);
+    vir_domain_free(dom);
+    if (!xml) {
+        vsh_report(ctl, &err);
+        return false;
+    }
+    /* the live XML's pty; virsh fails without a word when there is none */
+    char *tty = vsh_xpath_string(xml, "string(/domain/devices/console/@tty)");
+    free(xml);
+    if (tty)
+        vsh_print(ctl, "%s\n", tty);
+    free(tty);
+    return tty != NULL;
 }
 
 /* ---- event ---- */

@@ -1449,6 +1449,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "managedsave state is present.",
      DM, 0},
     {"suspend", vsh_cmd_suspend, opts_dom, "suspend a domain", "Suspend a running domain.", DM, 0},
+    {"ttyconsole", vsh_cmd_ttyconsole, opts_dom, "tty console",
+     "Output the device for the TTY console.", DM, 0},
     {"undefine", vsh_cmd_undefine, opts_undefine, "undefine a domain",
      "Undefine an inactive domain, or convert persistent to transient.", DM, 0},
     {"update-device", vsh_cmd_update_device, opts_update_device, "update device from an XML file",

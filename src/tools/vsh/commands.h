@@ -141,6 +141,10 @@ vir_secret *vsh_lookup_secret(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, co
  * --wrap print them; false after virsh's error. url names the document in parse errors. */
 bool vsh_dump_xml(struct vsh_ctl *ctl, const char *xml, const char *url, const char *xpath,
                   bool wrap);
+/* The string value of the XPath expression expr (from the root element), or NULL when it is
+ * empty or the document does not parse (libvirt's virXPathString). malloc'd. */
+char *vsh_xpath_string(const char *xml, const char *expr);
+bool vsh_cmd_ttyconsole(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 /* cmd-self.c */
 bool vsh_cmd_echo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_cd(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

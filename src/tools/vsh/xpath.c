@@ -5,7 +5,8 @@
  * formatted on its own (or, with --wrap, all of them copied under one
  * <nodes> element). An expression that is not a node set is refused with
  * virsh's line; one libxml2 cannot parse selects nothing, with libxml2's own
- * message on stderr, as in virsh.
+ * message on stderr, as in virsh. vsh_xpath_string is libvirt's
+ * virXPathString, for commands that read one value out of an XML document.
  */
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -23,6 +24,24 @@ static void print_node(struct vsh_ctl *ctl, xmlDocPtr doc, xmlNodePtr node)
     xmlNodeDump(buf, doc, node, 0, 1);
     vsh_print(ctl, "%s\n", (const char *)xmlBufferContent(buf));
     xmlBufferFree(buf);
+}
+
+char *vsh_xpath_string(const char *xml, const char *expr)
+{
+    xmlDocPtr doc = xmlReadMemory(xml, (int)strlen(xml), "domain.xml", NULL,
+                                  XML_PARSE_NONET | XML_PARSE_NOWARNING | XML_PARSE_NOBLANKS);
+    xmlXPathContextPtr ctxt = doc ? xmlXPathNewContext(doc) : NULL;
+    char *out = NULL;
+    if (ctxt) {
+        ctxt->node = xmlDocGetRootElement(doc);
+        xmlXPathObjectPtr obj = xmlXPathEval((const xmlChar *)expr, ctxt);
+        if (obj && obj->type == XPATH_STRING && obj->stringval && obj->stringval[0])
+            out = strdup((const char *)obj->stringval);
+        xmlXPathFreeObject(obj);
+        xmlXPathFreeContext(ctxt);
+    }
+    xmlFreeDoc(doc);
+    return out;
 }
 
 bool vsh_dump_xml(struct vsh_ctl *ctl, const char *xml, const char *url, const char *xpath,
