@@ -179,6 +179,7 @@ WATCHERS = [
     ("one-shot", ["--event", "lifecycle", "--secret", U_PRIME, "--timestamp", "--timeout", "120"],
      False),
 ]
+LEAK = "error: One or more references were leaked after disconnect from the hypervisor"
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\+\d{4}: ")
 
 
@@ -209,7 +210,9 @@ class Watcher:
             self.proc.kill()
             self.proc.wait()
         self.thread.join(10)
-        lines = [STAMP.sub("STAMP: ", x) for x in self.lines]
+        # virsh 9.0 sometimes reports a handle it leaked when a one-shot wait ends with an event
+        # of the same round still queued: its bug, not output vsh copies
+        lines = [STAMP.sub("STAMP: ", x) for x in self.lines if x != LEAK]
         if not self.loops:
             return self.proc.returncode, lines
         # the throwaway secret's events are as many as the priming rounds took: left out

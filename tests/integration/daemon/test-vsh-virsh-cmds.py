@@ -123,6 +123,7 @@ WATCHERS = [
 POOL_SEQUENCE = [["pool-define", "p1.xml"], ["pool-build", "p1"], ["pool-start", "p1"],
                  ["pool-refresh", "p1"], ["pool-destroy", "p1"], ["pool-undefine", "p1"],
                  ["pool-create", "p1.xml"], ["pool-refresh", "p1"], ["pool-destroy", "p1"]]
+LEAK = "error: One or more references were leaked after disconnect from the hypervisor"
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\+\d{4}: ")
 
 
@@ -153,7 +154,9 @@ class Watcher:
             self.proc.kill()
             self.proc.wait()
         self.thread.join(10)
-        lines = [STAMP.sub("STAMP: ", x) for x in self.lines]
+        # virsh 9.0 sometimes reports a handle it leaked when a one-shot wait ends with an event
+        # of the same round still queued: its bug, not output vsh copies
+        lines = [STAMP.sub("STAMP: ", x) for x in self.lines if x != LEAK]
         if not self.loops:
             return self.proc.returncode, lines
         primes = self.primes()  # as many as the priming rounds took: left out
