@@ -1078,6 +1078,14 @@ int vir_domain_set_user_password(vir_domain *dom, const char *user, const char *
 char *vir_domain_qemu_agent_command(vir_domain *dom, const char *cmd, int timeout,
                                     unsigned int flags, vir_error *err);
 
+/* virDomainQemuMonitorCommand (libvirt-qemu): a QMP command as JSON, or with
+ * VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP a human monitor line, sent to the running domain's
+ * monitor; its reply (QMP's JSON, errors included, or HMP's text) in *result (malloc'd).
+ * 0 or -1. */
+enum { VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP = 1 << 0 };
+int vir_domain_qemu_monitor_command(vir_domain *dom, const char *cmd, char **result,
+                                    unsigned int flags, vir_error *err);
+
 /* virDomainGetBlockInfo: a disk (target or source path) in bytes. */
 typedef struct vir_domain_block_info {
     unsigned long long capacity, allocation, physical;
@@ -1579,6 +1587,38 @@ void vir_secret_free(vir_secret *secret);
 /* "none", "volume", "ceph", "iscsi", "tls", "vtpm" (libvirt's names), NULL otherwise. */
 const char *vir_secret_usage_type_to_string(int usage_type);
 
+/* Secret events (virConnectSecretEventRegisterAny): libvirt's virSecretEventID and
+ * virSecretEventLifecycleType. */
+typedef enum {
+    VIR_SECRET_EVENT_ID_LIFECYCLE = 0,
+    VIR_SECRET_EVENT_ID_VALUE_CHANGED = 1,
+} vir_secret_event_id;
+typedef enum {
+    VIR_SECRET_EVENT_DEFINED = 0,
+    VIR_SECRET_EVENT_UNDEFINED = 1,
+} vir_secret_event_lifecycle_type;
+/* The two callback shapes, as libvirt's: registration takes the generic one, and a lifecycle
+ * callback is passed through VIR_SECRET_EVENT_CALLBACK (the library casts it back before the
+ * call). secret is valid during the call only. */
+typedef void (*vir_connect_secret_event_generic_callback)(vir_connect *conn, vir_secret *secret,
+                                                          void *opaque);
+typedef void (*vir_connect_secret_event_lifecycle_callback)(vir_connect *conn, vir_secret *secret,
+                                                            int event, int detail, void *opaque);
+#define VIR_SECRET_EVENT_CALLBACK(cb)                                                              \
+    ((vir_connect_secret_event_generic_callback)(void (*)(void))(cb))
+/*
+ * Registers a callback for event_id (vir_secret_event_id) of one secret or (secret NULL) all;
+ * the server filters. Returns a callback id >= 0, or -1. Callbacks run from
+ * vir_connect_process_events(); freecb (may be NULL) gets opaque when the callback is
+ * deregistered or the connection closes.
+ */
+int vir_connect_secret_event_register_any(vir_connect *conn, vir_secret *secret, int event_id,
+                                          vir_connect_secret_event_generic_callback cb,
+                                          void *opaque, vir_free_callback freecb, vir_error *err);
+int vir_connect_secret_event_deregister_any(vir_connect *conn, int callback_id, vir_error *err);
+/* "Defined", "Undefined" (virsh's words), "unknown" otherwise. */
+const char *vir_secret_event_to_string(int event);
+
 /* ---- storage pools and volumes (libvirt-storage.h) ---------------------- */
 
 typedef struct vir_storage_pool vir_storage_pool;
@@ -1689,6 +1729,44 @@ void vir_storage_pool_get_uuid_string(const vir_storage_pool *pool,
 void vir_storage_pool_free(vir_storage_pool *pool);
 char *vir_connect_get_storage_pool_capabilities(vir_connect *conn, unsigned int flags,
                                                 vir_error *err);
+
+/* Storage pool events (virConnectStoragePoolEventRegisterAny): libvirt's virStoragePoolEventID
+ * and virStoragePoolEventLifecycleType. */
+typedef enum {
+    VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE = 0,
+    VIR_STORAGE_POOL_EVENT_ID_REFRESH = 1,
+} vir_storage_pool_event_id;
+typedef enum {
+    VIR_STORAGE_POOL_EVENT_DEFINED = 0,
+    VIR_STORAGE_POOL_EVENT_UNDEFINED = 1,
+    VIR_STORAGE_POOL_EVENT_STARTED = 2,
+    VIR_STORAGE_POOL_EVENT_STOPPED = 3,
+    VIR_STORAGE_POOL_EVENT_CREATED = 4,
+    VIR_STORAGE_POOL_EVENT_DELETED = 5,
+} vir_storage_pool_event_lifecycle_type;
+/* As the secret events': registration takes the generic shape, a lifecycle callback passed
+ * through VIR_STORAGE_POOL_EVENT_CALLBACK. pool is valid during the call only. */
+typedef void (*vir_connect_storage_pool_event_generic_callback)(vir_connect *conn,
+                                                                vir_storage_pool *pool,
+                                                                void *opaque);
+typedef void (*vir_connect_storage_pool_event_lifecycle_callback)(vir_connect *conn,
+                                                                  vir_storage_pool *pool, int event,
+                                                                  int detail, void *opaque);
+#define VIR_STORAGE_POOL_EVENT_CALLBACK(cb)                                                        \
+    ((vir_connect_storage_pool_event_generic_callback)(void (*)(void))(cb))
+/* Registers a callback for event_id (vir_storage_pool_event_id) of one pool or (pool NULL) all;
+ * the server filters. Returns a callback id >= 0, or -1; callbacks run from
+ * vir_connect_process_events(), freecb as for the other events. */
+int vir_connect_storage_pool_event_register_any(vir_connect *conn, vir_storage_pool *pool,
+                                                int event_id,
+                                                vir_connect_storage_pool_event_generic_callback cb,
+                                                void *opaque, vir_free_callback freecb,
+                                                vir_error *err);
+int vir_connect_storage_pool_event_deregister_any(vir_connect *conn, int callback_id,
+                                                  vir_error *err);
+/* "Defined", "Undefined", "Started", "Stopped", "Created", "Deleted" (virsh's words),
+ * "unknown" otherwise. */
+const char *vir_storage_pool_event_to_string(int event);
 
 /* Volumes: handles name a volume (pool name, name, key). */
 int vir_storage_pool_list_all_volumes(vir_storage_pool *pool, vir_storage_vol ***vols,

@@ -30,7 +30,9 @@ struct vir_connect {
     const struct vir_driver *driver;
     void *priv; /* the driver's per-connection state */
     struct vir_event_cb *callbacks;
-    struct vir_net_event_cb *net_callbacks; /* network.c */
+    struct vir_net_event_cb *net_callbacks;       /* network.c */
+    struct vir_secret_event_cb *secret_callbacks; /* secret.c */
+    struct vir_pool_event_cb *pool_callbacks;     /* storage.c */
     int next_callback_id;
     vir_connect_auth_fn auth_cb; /* vir_connect_open_auth's, for SASL (may be NULL) */
     void *auth_opaque;
@@ -101,6 +103,19 @@ void vir_connect_release(vir_connect *conn);
 void vir_emit_network_lifecycle(vir_connect *conn, int server_id, const char *name,
                                 const unsigned char *uuid, int event, int detail);
 void vir_network_events_free(vir_connect *conn);
+
+/* Delivers a secret event (event_id a vir_secret_event_id; event and detail the lifecycle's)
+ * the server sent for its callback server_id to the local callback registered under it
+ * (secret.c); the local callbacks freed at close. */
+void vir_emit_secret_event(vir_connect *conn, int server_id, int event_id,
+                           const unsigned char *uuid, int usage_type, const char *usage_id,
+                           int event, int detail);
+void vir_secret_events_free(vir_connect *conn);
+
+/* The same for a storage pool event (storage.c). */
+void vir_emit_pool_event(vir_connect *conn, int server_id, int event_id, const char *name,
+                         const unsigned char *uuid, int event, int detail);
+void vir_pool_events_free(vir_connect *conn);
 
 /* The network operations of a driver (network.c is their public layer). */
 struct vir_network_driver {
@@ -322,6 +337,8 @@ struct vir_driver {
                              unsigned int flags, vir_error *err);
     char *(*qemu_agent_command)(vir_domain *dom, const char *cmd, int timeout, unsigned int flags,
                                 vir_error *err);
+    char *(*qemu_monitor_command)(vir_domain *dom, const char *cmd, unsigned int flags,
+                                  vir_error *err);
     int (*set_time)(vir_domain *dom, long long seconds, unsigned int nseconds, unsigned int flags,
                     vir_error *err);
     int (*get_block_info)(vir_domain *dom, const char *disk, vir_domain_block_info *info,

@@ -40,10 +40,13 @@
 
 struct queued_event {
     struct queued_event *next;
-    char *name;
+    char *name; /* a secret's: its usage id; a pool's: its name */
     unsigned char uuid[16];
-    int id, event, detail;
-    int net_callback; /* a network event: the server's callback id; -1 for a domain's */
+    int id, event, detail; /* a secret's id: its usage type */
+    int net_callback;      /* a network, secret or pool event: the server's callback id; -1 for a
+                              domain's */
+    int secret_event;      /* a secret's: its vir_secret_event_id; -1 otherwise */
+    int pool_event;        /* a storage pool's: its vir_storage_pool_event_id; -1 otherwise */
 };
 
 struct remote_priv {
@@ -125,7 +128,11 @@ static void on_message(void *opaque, const struct rpc_header *h, const uint8_t *
     }
     if (h->proc != REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE &&
         h->proc != REMOTE_PROC_DOMAIN_EVENT_LIFECYCLE &&
-        h->proc != REMOTE_PROC_NETWORK_EVENT_LIFECYCLE)
+        h->proc != REMOTE_PROC_NETWORK_EVENT_LIFECYCLE &&
+        h->proc != REMOTE_PROC_SECRET_EVENT_LIFECYCLE &&
+        h->proc != REMOTE_PROC_SECRET_EVENT_VALUE_CHANGED &&
+        h->proc != REMOTE_PROC_STORAGE_POOL_EVENT_LIFECYCLE &&
+        h->proc != REMOTE_PROC_STORAGE_POOL_EVENT_REFRESH)
         return;
     const struct remote_proc *proc = remote_proc_lookup(h->proc);
     void *msg = NULL;
@@ -133,6 +140,55 @@ static void on_message(void *opaque, const struct rpc_header *h, const uint8_t *
     if (!proc || rpc_payload_decode(proc->args, payload, len, &msg, &verr) < 0)
         return; /* a malformed event is dropped, the connection goes on */
     struct queued_event *q = xcalloc(1, sizeof(*q));
+    q->secret_event = -1;
+    q->pool_event = -1;
+    if (h->proc == REMOTE_PROC_STORAGE_POOL_EVENT_LIFECYCLE ||
+        h->proc == REMOTE_PROC_STORAGE_POOL_EVENT_REFRESH) {
+        const struct remote_nonnull_storage_pool *pool;
+        if (h->proc == REMOTE_PROC_STORAGE_POOL_EVENT_LIFECYCLE) {
+            const struct remote_storage_pool_event_lifecycle_msg *l = msg;
+            pool = &l->pool;
+            q->net_callback = l->callbackID;
+            q->event = l->event;
+            q->detail = l->detail;
+            q->pool_event = VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE;
+        } else {
+            const struct remote_storage_pool_event_refresh_msg *r = msg;
+            pool = &r->pool;
+            q->net_callback = r->callbackID;
+            q->pool_event = VIR_STORAGE_POOL_EVENT_ID_REFRESH;
+        }
+        q->name = xstrdup(pool->name ? pool->name : "");
+        memcpy(q->uuid, pool->uuid, 16);
+        *p->events_tail = q;
+        p->events_tail = &q->next;
+        rpc_payload_free(proc->args, msg);
+        return;
+    }
+    if (h->proc == REMOTE_PROC_SECRET_EVENT_LIFECYCLE ||
+        h->proc == REMOTE_PROC_SECRET_EVENT_VALUE_CHANGED) {
+        const struct remote_nonnull_secret *sec;
+        if (h->proc == REMOTE_PROC_SECRET_EVENT_LIFECYCLE) {
+            const struct remote_secret_event_lifecycle_msg *l = msg;
+            sec = &l->secret;
+            q->net_callback = l->callbackID;
+            q->event = l->event;
+            q->detail = l->detail;
+            q->secret_event = VIR_SECRET_EVENT_ID_LIFECYCLE;
+        } else {
+            const struct remote_secret_event_value_changed_msg *v = msg;
+            sec = &v->secret;
+            q->net_callback = v->callbackID;
+            q->secret_event = VIR_SECRET_EVENT_ID_VALUE_CHANGED;
+        }
+        q->name = xstrdup(sec->usageID ? sec->usageID : "");
+        memcpy(q->uuid, sec->uuid, 16);
+        q->id = sec->usageType;
+        *p->events_tail = q;
+        p->events_tail = &q->next;
+        rpc_payload_free(proc->args, msg);
+        return;
+    }
     if (h->proc == REMOTE_PROC_NETWORK_EVENT_LIFECYCLE) {
         const struct remote_network_event_lifecycle_msg *n = msg;
         q->name = xstrdup(n->net.name);
@@ -168,7 +224,13 @@ static void deliver_events(vir_connect *conn)
         p->events = q->next;
         if (!p->events)
             p->events_tail = &p->events;
-        if (q->net_callback >= 0)
+        if (q->pool_event >= 0)
+            vir_emit_pool_event(conn, q->net_callback, q->pool_event, q->name, q->uuid, q->event,
+                                q->detail);
+        else if (q->secret_event >= 0)
+            vir_emit_secret_event(conn, q->net_callback, q->secret_event, q->uuid, q->id, q->name,
+                                  q->event, q->detail);
+        else if (q->net_callback >= 0)
             vir_emit_network_lifecycle(conn, q->net_callback, q->name, q->uuid, q->event,
                                        q->detail);
         else
@@ -1316,17 +1378,13 @@ static int remote_set_user_password(vir_domain *dom, const char *user, const cha
     return call(dom->conn, REMOTE_PROC_DOMAIN_SET_USER_PASSWORD, &a, NULL, err);
 }
 
-static char *remote_qemu_agent_command(vir_domain *dom, const char *cmd, int timeout,
-                                       unsigned int flags, vir_error *err)
+/* One call of libvirt's QEMU program; a server error becomes the vir_error as the server
+ * worded it. */
+static int call_qemu(vir_connect *conn, int proc, const void *args, void *ret, vir_error *err)
 {
-    struct qemu_domain_agent_command_args a = {
-        .cmd = (char *)cmd, .timeout = timeout, .flags = flags};
-    to_wire(dom, &a.dom);
-    struct qemu_domain_agent_command_ret r = {0};
     struct rpc_error remote = {0};
     struct verr e = {0};
-    int rc =
-        rpc_client_call_qemu(cl(dom->conn), QEMU_PROC_DOMAIN_AGENT_COMMAND, &a, &r, &remote, &e);
+    int rc = rpc_client_call_qemu(cl(conn), proc, args, ret, &remote, &e);
     if (rc == -EREMOTEIO) {
         if (err) {
             err->code = remote.code;
@@ -1334,12 +1392,33 @@ static char *remote_qemu_agent_command(vir_domain *dom, const char *cmd, int tim
                      remote.message ? remote.message : "unknown error");
         }
         rpc_error_free(&remote);
-        return NULL;
+        return -1;
     }
-    if (rc < 0) {
-        vir_report(err, VIR_ERR_INTERNAL_ERROR, "%s", verr_msg(&e));
+    if (rc < 0)
+        return vir_report(err, VIR_ERR_INTERNAL_ERROR, "%s", verr_msg(&e));
+    return 0;
+}
+
+static char *remote_qemu_monitor_command(vir_domain *dom, const char *cmd, unsigned int flags,
+                                         vir_error *err)
+{
+    struct qemu_domain_monitor_command_args a = {.cmd = (char *)cmd, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct qemu_domain_monitor_command_ret r = {0};
+    if (call_qemu(dom->conn, QEMU_PROC_DOMAIN_MONITOR_COMMAND, &a, &r, err) < 0)
         return NULL;
-    }
+    return r.result; /* the caller's */
+}
+
+static char *remote_qemu_agent_command(vir_domain *dom, const char *cmd, int timeout,
+                                       unsigned int flags, vir_error *err)
+{
+    struct qemu_domain_agent_command_args a = {
+        .cmd = (char *)cmd, .timeout = timeout, .flags = flags};
+    to_wire(dom, &a.dom);
+    struct qemu_domain_agent_command_ret r = {0};
+    if (call_qemu(dom->conn, QEMU_PROC_DOMAIN_AGENT_COMMAND, &a, &r, err) < 0)
+        return NULL;
     return r.result; /* the caller's */
 }
 
@@ -2167,6 +2246,7 @@ const struct vir_driver vir_remote_driver = {
     .get_time = remote_get_time,
     .set_time = remote_set_time,
     .qemu_agent_command = remote_qemu_agent_command,
+    .qemu_monitor_command = remote_qemu_monitor_command,
     .fs_freeze = remote_fs_freeze,
     .get_fs_info = remote_get_fs_info,
     .get_guest_info = remote_get_guest_info,

@@ -8,6 +8,11 @@
  *
  * Values pass through untouched: the caller owns (and wipes) what
  * vir_secret_get_value returns.
+ *
+ * Events (virConnectSecretEventRegisterAny) are one server registration per
+ * local callback, as network.c's: the server's callback id, which its events
+ * carry, picks the local callback (the remote driver queues the events and
+ * hands them to vir_emit_secret_event).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,4 +236,102 @@ const char *vir_secret_usage_type_to_string(int usage_type)
     if (usage_type < 0 || usage_type >= (int)(sizeof(names) / sizeof(names[0])))
         return NULL;
     return names[usage_type];
+}
+
+/* ---- events ---- */
+
+struct vir_secret_event_cb {
+    struct vir_secret_event_cb *next;
+    int id, server_id, event_id;
+    vir_connect_secret_event_generic_callback cb;
+    void *opaque;
+    vir_free_callback freecb;
+};
+
+int vir_connect_secret_event_register_any(vir_connect *conn, vir_secret *secret, int event_id,
+                                          vir_connect_secret_event_generic_callback cb,
+                                          void *opaque, vir_free_callback freecb, vir_error *err)
+{
+    static const char api[] = "virConnectSecretEventRegisterAny";
+    NEED(conn, "conn", api, -1);
+    NEED(cb, "callback", api, -1);
+    if (secret && secret->conn != conn)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "secret in %s is not of this connection", api);
+    if (event_id != VIR_SECRET_EVENT_ID_LIFECYCLE && event_id != VIR_SECRET_EVENT_ID_VALUE_CHANGED)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "eventID in %s must be less than %d", api, 2);
+    struct remote_nonnull_secret w;
+    struct remote_connect_secret_event_register_any_args a = {.eventID = event_id};
+    if (secret) {
+        secret_wire(secret, &w);
+        a.secret = &w;
+    }
+    struct remote_connect_secret_event_register_any_ret r = {0};
+    if (vir_rpc(conn, false, api, REMOTE_PROC_CONNECT_SECRET_EVENT_REGISTER_ANY, &a, &r, err) < 0)
+        return -1;
+    struct vir_secret_event_cb *e = xcalloc(1, sizeof(*e));
+    e->id = conn->next_callback_id++;
+    e->server_id = r.callbackID;
+    e->event_id = event_id;
+    e->cb = cb;
+    e->opaque = opaque;
+    e->freecb = freecb;
+    e->next = conn->secret_callbacks;
+    conn->secret_callbacks = e;
+    return e->id;
+}
+
+int vir_connect_secret_event_deregister_any(vir_connect *conn, int callback_id, vir_error *err)
+{
+    NEED(conn, "conn", "virConnectSecretEventDeregisterAny", -1);
+    for (struct vir_secret_event_cb **p = &conn->secret_callbacks; *p; p = &(*p)->next) {
+        if ((*p)->id != callback_id)
+            continue;
+        struct vir_secret_event_cb *e = *p;
+        *p = e->next;
+        struct remote_connect_secret_event_deregister_any_args a = {.callbackID = e->server_id};
+        if (e->freecb)
+            e->freecb(e->opaque);
+        free(e);
+        return vir_rpc(conn, false, "virConnectSecretEventDeregisterAny",
+                       REMOTE_PROC_CONNECT_SECRET_EVENT_DEREGISTER_ANY, &a, NULL, err);
+    }
+    return vir_report(err, VIR_ERR_INVALID_ARG, "could not find event callback %d for deletion",
+                      callback_id);
+}
+
+void vir_emit_secret_event(vir_connect *conn, int server_id, int event_id,
+                           const unsigned char *uuid, int usage_type, const char *usage_id,
+                           int event, int detail)
+{
+    for (struct vir_secret_event_cb *e = conn->secret_callbacks; e; e = e->next) {
+        if (e->server_id != server_id || e->event_id != event_id)
+            continue;
+        struct remote_nonnull_secret w = {{0}, usage_type, (char *)usage_id};
+        memcpy(w.uuid, uuid, VIR_UUID_BUFLEN);
+        vir_secret *s = secret_new(conn, &w);
+        if (event_id == VIR_SECRET_EVENT_ID_LIFECYCLE) /* cast back: registered through a cast */
+            ((vir_connect_secret_event_lifecycle_callback)(void (*)(void))e->cb)(conn, s, event,
+                                                                                 detail, e->opaque);
+        else
+            e->cb(conn, s, e->opaque);
+        vir_secret_free(s);
+        return; /* the callback may have deregistered itself: e is not read again */
+    }
+}
+
+void vir_secret_events_free(vir_connect *conn)
+{
+    while (conn->secret_callbacks) {
+        struct vir_secret_event_cb *e = conn->secret_callbacks;
+        conn->secret_callbacks = e->next;
+        if (e->freecb)
+            e->freecb(e->opaque);
+        free(e);
+    }
+}
+
+const char *vir_secret_event_to_string(int event)
+{
+    static const char *const names[] = {"Defined", "Undefined"};
+    return event >= 0 && event < 2 ? names[event] : "unknown";
 }

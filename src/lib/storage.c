@@ -4,6 +4,8 @@
  * remote procedure made through vir_rpc (host.c) with remote.proto's
  * structures, so the wire shape lives in one place. A driver without
  * rpc_call (the test driver) answers "not supported", naming the API.
+ *
+ * Pool events are registered and delivered as secret.c's secret events are.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -546,4 +548,108 @@ vir_stream *vir_storage_vol_download(vir_storage_vol *vol, unsigned long long of
 {
     return vol_stream(vol, REMOTE_PROC_STORAGE_VOL_DOWNLOAD, "virStorageVolDownload", offset,
                       length, flags, err);
+}
+
+/* ---- events ---- */
+
+struct vir_pool_event_cb {
+    struct vir_pool_event_cb *next;
+    int id, server_id, event_id;
+    vir_connect_storage_pool_event_generic_callback cb;
+    void *opaque;
+    vir_free_callback freecb;
+};
+
+int vir_connect_storage_pool_event_register_any(vir_connect *conn, vir_storage_pool *pool,
+                                                int event_id,
+                                                vir_connect_storage_pool_event_generic_callback cb,
+                                                void *opaque, vir_free_callback freecb,
+                                                vir_error *err)
+{
+    static const char api[] = "virConnectStoragePoolEventRegisterAny";
+    NEED(conn, "conn", api, -1);
+    NEED(cb, "callback", api, -1);
+    if (pool && pool->conn != conn)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "pool in %s is not of this connection", api);
+    if (event_id != VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE &&
+        event_id != VIR_STORAGE_POOL_EVENT_ID_REFRESH)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "eventID in %s must be less than %d", api, 2);
+    struct remote_nonnull_storage_pool w;
+    struct remote_connect_storage_pool_event_register_any_args a = {.eventID = event_id};
+    if (pool) {
+        pool_wire(pool, &w);
+        a.pool = &w;
+    }
+    struct remote_connect_storage_pool_event_register_any_ret r = {0};
+    if (vir_rpc(conn, false, api, REMOTE_PROC_CONNECT_STORAGE_POOL_EVENT_REGISTER_ANY, &a, &r,
+                err) < 0)
+        return -1;
+    struct vir_pool_event_cb *e = xcalloc(1, sizeof(*e));
+    e->id = conn->next_callback_id++;
+    e->server_id = r.callbackID;
+    e->event_id = event_id;
+    e->cb = cb;
+    e->opaque = opaque;
+    e->freecb = freecb;
+    e->next = conn->pool_callbacks;
+    conn->pool_callbacks = e;
+    return e->id;
+}
+
+int vir_connect_storage_pool_event_deregister_any(vir_connect *conn, int callback_id,
+                                                  vir_error *err)
+{
+    NEED(conn, "conn", "virConnectStoragePoolEventDeregisterAny", -1);
+    for (struct vir_pool_event_cb **p = &conn->pool_callbacks; *p; p = &(*p)->next) {
+        if ((*p)->id != callback_id)
+            continue;
+        struct vir_pool_event_cb *e = *p;
+        *p = e->next;
+        struct remote_connect_storage_pool_event_deregister_any_args a = {.callbackID =
+                                                                              e->server_id};
+        if (e->freecb)
+            e->freecb(e->opaque);
+        free(e);
+        return vir_rpc(conn, false, "virConnectStoragePoolEventDeregisterAny",
+                       REMOTE_PROC_CONNECT_STORAGE_POOL_EVENT_DEREGISTER_ANY, &a, NULL, err);
+    }
+    return vir_report(err, VIR_ERR_INVALID_ARG, "could not find event callback %d for deletion",
+                      callback_id);
+}
+
+void vir_emit_pool_event(vir_connect *conn, int server_id, int event_id, const char *name,
+                         const unsigned char *uuid, int event, int detail)
+{
+    for (struct vir_pool_event_cb *e = conn->pool_callbacks; e; e = e->next) {
+        if (e->server_id != server_id || e->event_id != event_id)
+            continue;
+        struct remote_nonnull_storage_pool w = {(char *)name, {0}};
+        memcpy(w.uuid, uuid, VIR_UUID_BUFLEN);
+        vir_storage_pool *pool = pool_new(conn, &w);
+        if (event_id == VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE) /* cast back, as registered */
+            ((vir_connect_storage_pool_event_lifecycle_callback)(void (*)(void))e->cb)(
+                conn, pool, event, detail, e->opaque);
+        else
+            e->cb(conn, pool, e->opaque);
+        vir_storage_pool_free(pool);
+        return; /* the callback may have deregistered itself: e is not read again */
+    }
+}
+
+void vir_pool_events_free(vir_connect *conn)
+{
+    while (conn->pool_callbacks) {
+        struct vir_pool_event_cb *e = conn->pool_callbacks;
+        conn->pool_callbacks = e->next;
+        if (e->freecb)
+            e->freecb(e->opaque);
+        free(e);
+    }
+}
+
+const char *vir_storage_pool_event_to_string(int event)
+{
+    static const char *const names[] = {"Defined", "Undefined", "Started",
+                                        "Stopped", "Created",   "Deleted"};
+    return event >= 0 && event < 6 ? names[event] : "unknown";
 }

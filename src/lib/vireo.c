@@ -214,6 +214,8 @@ static void connect_unref(vir_connect *conn)
         cb = next;
     }
     vir_network_events_free(conn);
+    vir_secret_events_free(conn);
+    vir_pool_events_free(conn);
     free(conn->uri);
     free(conn);
 }
@@ -1365,6 +1367,19 @@ char *vir_domain_qemu_agent_command(vir_domain *dom, const char *cmd, int timeou
     WRITABLE(dom->conn, "virDomainQemuAgentCommand", NULL);
     DRV(dom->conn, qemu_agent_command, "virDomainQemuAgentCommand", NULL);
     return dom->conn->driver->qemu_agent_command(dom, cmd, timeout, flags, err);
+}
+
+int vir_domain_qemu_monitor_command(vir_domain *dom, const char *cmd, char **result,
+                                    unsigned int flags, vir_error *err)
+{
+    CHECK_DOM(dom, -1);
+    if (!cmd || !result)
+        return vir_report(err, VIR_ERR_INVALID_ARG, "%s in %s must not be NULL",
+                          cmd ? "result" : "cmd", "virDomainQemuMonitorCommand");
+    WRITABLE(dom->conn, "virDomainQemuMonitorCommand", -1);
+    DRV(dom->conn, qemu_monitor_command, "virDomainQemuMonitorCommand", -1);
+    *result = dom->conn->driver->qemu_monitor_command(dom, cmd, flags, err);
+    return *result ? 0 : -1;
 }
 
 int vir_domain_get_block_info(vir_domain *dom, const char *disk, vir_domain_block_info *info,

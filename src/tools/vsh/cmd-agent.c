@@ -2,7 +2,9 @@
  * cmd-agent.c - virsh's commands that go to the guest agent: qemu-agent-command (any command
  * as JSON, through virDomainQemuAgentCommand, the agent's whole reply printed compact, or
  * with --pretty indented as JSON), domfsfreeze, domfsthaw, domfsinfo, set-user-password and
- * guestinfo and guestvcpus. Options, checks and outputs are virsh's.
+ * guestinfo and guestvcpus; and qemu-monitor-command, its neighbour in libvirt-qemu (QMP as
+ * JSON or an HMP line with --hmp, to the VMM's monitor). Options, checks and outputs are
+ * virsh's.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -11,6 +13,7 @@
 
 #include "tools/vsh/commands.h"
 #include "tools/vsh/vsh.h"
+#include "util/buf.h"
 
 bool vsh_cmd_qemu_agent_command(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 {
@@ -81,6 +84,137 @@ bool vsh_cmd_qemu_agent_command(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     }
     free(result);
     vir_domain_free(dom);
+    return ok;
+}
+
+/* The argv words joined with spaces, as virsh joins a command's. */
+static char *join_words(const struct vsh_cmd *cmd, const char *opt)
+{
+    const char *words[256];
+    int n = vsh_opt_argv(cmd, opt, words, 256);
+    struct buf b = BUF_INIT;
+    for (int i = 0; i < n; i++) {
+        if (i)
+            buf_append_byte(&b, ' ');
+        buf_append_str(&b, words[i]);
+    }
+    return buf_detach(&b, NULL);
+}
+
+/* text parsed as one JSON value with nothing but blanks after it, or NULL (*why: json-c's
+ * reason, when given). */
+static struct json_object *parse_whole(const char *text, const char **why)
+{
+    struct json_tokener *tok = json_tokener_new();
+    if (!tok)
+        return NULL;
+    size_t len = strlen(text);
+    struct json_object *o = json_tokener_parse_ex(tok, text, (int)len + 1); /* the NUL ends it */
+    enum json_tokener_error e = json_tokener_get_error(tok);
+    size_t used = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (o && used < len && text[used + strspn(text + used, " \t\r\n")]) {
+        json_object_put(o); /* something after the value */
+        o = NULL;
+        e = json_tokener_error_parse_unexpected;
+    }
+    if (!o && why)
+        *why =
+            json_tokener_error_desc(e == json_tokener_success ? json_tokener_error_parse_eof : e);
+    return o;
+}
+
+/* virsh 9.0's QMP command: the words as they are when they make a JSON object; otherwise the
+ * first word is the command's name and the others, joined with commas inside braces, the
+ * object of its arguments. NULL after virsh's error. */
+static char *qmp_wrap(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, char *joined)
+{
+    struct json_object *whole = parse_whole(joined, NULL);
+    bool object = whole && json_object_is_type(whole, json_type_object);
+    json_object_put(whole);
+    if (object)
+        return joined;
+    const char *words[256];
+    int n = vsh_opt_argv(cmd, "cmd", words, 256);
+    struct json_object *wrapped = json_object_new_object();
+    json_object_object_add(wrapped, "execute", json_object_new_string(n ? words[0] : ""));
+    char *out = NULL;
+    if (n > 1) {
+        struct buf braces = BUF_INIT, spaced = BUF_INIT;
+        buf_append_byte(&braces, '{');
+        for (int i = 1; i < n; i++) {
+            buf_printf(&braces, "%s%s", i > 1 ? "," : "", words[i]);
+            buf_printf(&spaced, "%s%s", i > 1 ? " " : "", words[i]);
+        }
+        buf_append_byte(&braces, '}');
+        const char *why = NULL;
+        struct json_object *args = parse_whole(buf_cstr(&braces), &why);
+        if (args) {
+            json_object_object_add(wrapped, "arguments", args);
+        } else {
+            vsh_error(ctl, "failed to wrap arguments '%s' into a QMP command wrapper",
+                      buf_cstr(&spaced));
+            vsh_error(ctl, "internal error: cannot parse json %s: %s", buf_cstr(&braces), why);
+        }
+        bool failed = !args;
+        buf_free(&braces);
+        buf_free(&spaced);
+        if (failed)
+            goto out;
+    }
+    out = strdup(json_object_to_json_string_ext(wrapped, JSON_C_TO_STRING_PLAIN |
+                                                             JSON_C_TO_STRING_NOSLASHESCAPE));
+out:
+    json_object_put(wrapped);
+    free(joined);
+    return out;
+}
+
+bool vsh_cmd_qemu_monitor_command(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    bool hmp = vsh_opt_bool(cmd, "hmp"), pretty = vsh_opt_bool(cmd, "pretty");
+    bool return_value = vsh_opt_bool(cmd, "return-value");
+    if (hmp && (pretty || return_value)) {
+        vsh_error(ctl, "Options --hmp and --%s are mutually exclusive",
+                  pretty ? "pretty" : "return-value");
+        return false;
+    }
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    char *text = join_words(cmd, "cmd"), *result = NULL;
+    if (!hmp && !(text = qmp_wrap(ctl, cmd, text))) {
+        vir_domain_free(dom);
+        return false;
+    }
+    vir_error err;
+    int r = vir_domain_qemu_monitor_command(dom, text, &result,
+                                            hmp ? VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP : 0, &err);
+    free(text);
+    vir_domain_free(dom);
+    if (r < 0) {
+        vsh_report(ctl, &err);
+        return false;
+    }
+    struct json_object *o = pretty || return_value ? json_tokener_parse(result) : NULL;
+    struct json_object *shown = o;
+    bool ok = true;
+    if (return_value && !o) {
+        vsh_error(ctl, "%s", "failed to parse JSON returned by qemu");
+        ok = false;
+    } else if (!o) { /* as it came */
+        vsh_print(ctl, "%s\n", result);
+    } else if (return_value && !json_object_object_get_ex(o, "return", &shown)) {
+        vsh_error(ctl, "%s", "'return' member missing");
+        ok = false;
+    } else { /* libvirt's JSON, its trailing blanks trimmed */
+        int flags =
+            JSON_C_TO_STRING_NOSLASHESCAPE |
+            (pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED : JSON_C_TO_STRING_PLAIN);
+        vsh_print(ctl, "%s", json_object_to_json_string_ext(shown, flags));
+    }
+    json_object_put(o);
+    free(result);
     return ok;
 }
 

@@ -1,7 +1,10 @@
 /*
  * cmd-console.c - vsh's interactive commands that wait on the connection:
- * `console` (the guest's serial console through a stream, Ctrl-] detaches),
- * `event` and `net-event` (domain and network lifecycle events as they come).
+ * `console` (the guest's serial console through a stream, Ctrl-] detaches;
+ * `ttyconsole` names its pty),
+ * `event`, `net-event`, `secret-event` and `pool-event` (domain and network
+ * lifecycle events, secret lifecycle and value-changed events, pool lifecycle
+ * and refresh events, as they come).
  *
  * Both are one poll() loop over the terminal (or a signalfd for Ctrl-C) and
  * the connection's event fd, with vir_connect_process_events() doing the
@@ -16,6 +19,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <termios.h>
@@ -147,6 +151,29 @@ bool vsh_console_attach(struct vsh_ctl *ctl, vir_domain *dom, const char *devnam
     vir_stream_free(st);
 out:
     return ok;
+}
+
+/* ---- ttyconsole ---- */
+
+bool vsh_cmd_ttyconsole(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    char *xml = vir_domain_get_xml_desc(dom, 0, &err);
+    vir_domain_free(dom);
+    if (!xml) {
+        vsh_report(ctl, &err);
+        return false;
+    }
+    /* the live XML's pty; virsh fails without a word when there is none */
+    char *tty = vsh_xpath_string(xml, "string(/domain/devices/console/@tty)");
+    free(xml);
+    if (tty)
+        vsh_print(ctl, "%s\n", tty);
+    free(tty);
+    return tty != NULL;
 }
 
 /* ---- event ---- */
@@ -341,6 +368,178 @@ bool vsh_cmd_net_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     }
     bool ok = wait_events(ctl, conn, &s, timeout);
     vir_connect_network_event_deregister_any(conn, id, NULL);
+    vsh_print(ctl, "events received: %d\n", s.count);
+    return ok && s.count > 0; /* virsh fails the command when nothing came */
+}
+
+/* ---- secret-event ---- */
+
+static bool secret_event_first(struct event_state *s, char uuid[VIR_UUID_STRING_BUFLEN],
+                               vir_secret *secret)
+{
+    if (!s->loop && s->count)
+        return false; /* one-shot: a second event that came in the same round */
+    vir_secret_get_uuid_string(secret, uuid);
+    return true;
+}
+
+static void on_secret_lifecycle(vir_connect *conn, vir_secret *secret, int event, int detail,
+                                void *opaque)
+{
+    (void)conn;
+    (void)detail; /* always 0: virsh does not print it */
+    struct event_state *s = opaque;
+    char uuid[VIR_UUID_STRING_BUFLEN], stamp[64];
+    if (!secret_event_first(s, uuid, secret))
+        return;
+    event_stamp(s, stamp);
+    vsh_print(s->ctl, "%sevent 'lifecycle' for secret %s: %s\n", stamp, uuid,
+              vir_secret_event_to_string(event));
+    fflush(s->ctl->out);
+    s->count++;
+}
+
+static void on_secret_value_changed(vir_connect *conn, vir_secret *secret, void *opaque)
+{
+    (void)conn;
+    struct event_state *s = opaque;
+    char uuid[VIR_UUID_STRING_BUFLEN], stamp[64];
+    if (!secret_event_first(s, uuid, secret))
+        return;
+    event_stamp(s, stamp);
+    vsh_print(s->ctl, "%sevent 'value-changed' for secret %s\n", stamp, uuid);
+    fflush(s->ctl->out);
+    s->count++;
+}
+
+/* secret-event's and pool-event's start, as virsh's: --list answered (*event_id -1), or the
+ * --event among names (its index) and the --timeout; false after virsh's error. */
+static bool event_choice(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, const char *const names[2],
+                         int *event_id, unsigned *timeout)
+{
+    *event_id = -1;
+    if (vsh_opt_bool(cmd, "list")) {
+        vsh_print(ctl, "%s\n%s\n", names[0], names[1]);
+        return true;
+    }
+    const char *ev = vsh_opt_string(cmd, "event");
+    if (ev && !*ev) {
+        vsh_error(ctl, "Failed to get option '%s': Option argument is empty", "event");
+        return false;
+    }
+    if (!ev) {
+        vsh_error(ctl, "%s", "either --list or --event <type> is required");
+        return false;
+    }
+    *event_id = strcmp(ev, names[0]) == 0 ? 0 : strcmp(ev, names[1]) == 0 ? 1 : -1;
+    if (*event_id < 0) {
+        vsh_error(ctl, "unknown event type %s", ev);
+        return false;
+    }
+    *timeout = 0;
+    if (vsh_opt_uint(ctl, cmd, "timeout", timeout) < 0)
+        return false;
+    if (vsh_opt_string(cmd, "timeout") && (*timeout == 0 || *timeout > INT32_MAX / 1000)) {
+        /* virsh's vshCommandOptTimeoutToMs: no zero, nothing that overflows in ms */
+        vsh_error(ctl, "Numeric value '%u' for <%s> option is malformed or out of range", *timeout,
+                  "timeout");
+        return false;
+    }
+    return true;
+}
+
+bool vsh_cmd_secret_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    static const char *const names[] = {"lifecycle", "value-changed"}; /* by vir_secret_event_id */
+    int event_id;
+    unsigned timeout;
+    if (!event_choice(ctl, cmd, names, &event_id, &timeout))
+        return false;
+    if (event_id < 0)
+        return true; /* --list */
+    /* virsh goes on without the filter when the lookup fails: all secrets, after its error */
+    vir_secret *secret = vsh_opt_string(cmd, "secret") ? vsh_lookup_secret(ctl, cmd, NULL) : NULL;
+    vir_connect *conn = ctl->conn;
+    struct event_state s = {ctl, vsh_opt_bool(cmd, "timestamp"), vsh_opt_bool(cmd, "loop"), 0};
+    vir_error err;
+    vir_connect_secret_event_generic_callback cb =
+        event_id == VIR_SECRET_EVENT_ID_LIFECYCLE ? VIR_SECRET_EVENT_CALLBACK(on_secret_lifecycle)
+                                                  : on_secret_value_changed;
+    int id = vir_connect_secret_event_register_any(conn, secret, event_id, cb, &s, NULL, &err);
+    vir_secret_free(secret);
+    if (id < 0) {
+        vsh_report(ctl, &err);
+        return false;
+    }
+    bool ok = wait_events(ctl, conn, &s, timeout);
+    vir_connect_secret_event_deregister_any(conn, id, NULL);
+    vsh_print(ctl, "events received: %d\n", s.count);
+    return ok && s.count > 0; /* virsh fails the command when nothing came */
+}
+
+/* ---- pool-event ---- */
+
+static void on_pool_lifecycle(vir_connect *conn, vir_storage_pool *pool, int event, int detail,
+                              void *opaque)
+{
+    (void)conn;
+    (void)detail; /* always 0: virsh does not print it */
+    struct event_state *s = opaque;
+    if (!s->loop && s->count)
+        return; /* one-shot: a second event that came in the same round */
+    char stamp[64];
+    event_stamp(s, stamp);
+    vsh_print(s->ctl, "%sevent 'lifecycle' for storage pool %s: %s\n", stamp,
+              vir_storage_pool_get_name(pool), vir_storage_pool_event_to_string(event));
+    fflush(s->ctl->out);
+    s->count++;
+}
+
+static void on_pool_refresh(vir_connect *conn, vir_storage_pool *pool, void *opaque)
+{
+    (void)conn;
+    struct event_state *s = opaque;
+    if (!s->loop && s->count)
+        return;
+    char stamp[64];
+    event_stamp(s, stamp);
+    vsh_print(s->ctl, "%sevent 'refresh' for storage pool %s\n", stamp,
+              vir_storage_pool_get_name(pool));
+    fflush(s->ctl->out);
+    s->count++;
+}
+
+bool vsh_cmd_pool_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    static const char *const names[] = {"lifecycle", "refresh"}; /* by vir_storage_pool_event_id */
+    int event_id;
+    unsigned timeout;
+    if (!event_choice(ctl, cmd, names, &event_id, &timeout))
+        return false;
+    if (event_id < 0)
+        return true; /* --list */
+    /* as secret-event: a failed lookup is reported, and the wait is for every pool */
+    const char *name = vsh_opt_string(cmd, "pool");
+    vir_storage_pool *pool = NULL;
+    if (name && !*name)
+        vsh_error(ctl, "Failed to get option '%s': Option argument is empty", "pool");
+    else if (name)
+        pool = vsh_lookup_pool_name(ctl, name);
+    vir_connect *conn = ctl->conn;
+    struct event_state s = {ctl, vsh_opt_bool(cmd, "timestamp"), vsh_opt_bool(cmd, "loop"), 0};
+    vir_error err;
+    vir_connect_storage_pool_event_generic_callback cb =
+        event_id == VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE
+            ? VIR_STORAGE_POOL_EVENT_CALLBACK(on_pool_lifecycle)
+            : on_pool_refresh;
+    int id = vir_connect_storage_pool_event_register_any(conn, pool, event_id, cb, &s, NULL, &err);
+    vir_storage_pool_free(pool);
+    if (id < 0) {
+        vsh_report(ctl, &err);
+        return false;
+    }
+    bool ok = wait_events(ctl, conn, &s, timeout);
+    vir_connect_storage_pool_event_deregister_any(conn, id, NULL);
     vsh_print(ctl, "events received: %d\n", s.count);
     return ok && s.count > 0; /* virsh fails the command when nothing came */
 }

@@ -775,6 +775,16 @@ static const struct vsh_opt opts_qemu_agent_command[] = {
     {NULL, 0, 0, NULL},
 };
 
+static const struct vsh_opt opts_qemu_monitor_command[] = {
+    DOM_OPT,
+    {"hmp", VSH_OT_BOOL, 0, "command is in human monitor protocol"},
+    {"pretty", VSH_OT_BOOL, 0, "pretty-print any qemu monitor protocol output"},
+    {"return-value", VSH_OT_BOOL, 0,
+     "extract the value of the 'return' key from the returned string"},
+    {"cmd", VSH_OT_ARGV, VSH_OFLAG_REQ, "command"},
+    {NULL, 0, 0, NULL},
+};
+
 static const struct vsh_opt opts_blkiotune[] = {
     DOM_OPT,
     {"weight", VSH_OT_INT, VSH_OFLAG_REQ_OPT, "IO Weight"},
@@ -817,6 +827,16 @@ static const struct vsh_opt opts_device_file[] = {
     {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "XML file"},
     PERSISTENT_OPT,
     IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
+static const struct vsh_opt opts_update_device[] = {
+    DOM_OPT,
+    {"file", VSH_OT_STRING, VSH_OFLAG_REQ, "XML file"},
+    {"persistent", VSH_OT_BOOL, 0, "make live change persistent"},
+    {"config", VSH_OT_BOOL, 0, "affect next boot"},
+    {"live", VSH_OT_BOOL, 0, "affect running domain"},
+    {"current", VSH_OT_BOOL, 0, "affect current domain"},
+    {"force", VSH_OT_BOOL, 0, "force device update"},
     {NULL, 0, 0, NULL},
 };
 static const struct vsh_opt opts_detach_device_alias[] = {
@@ -1380,6 +1400,8 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"qemu-agent-command", vsh_cmd_qemu_agent_command, opts_qemu_agent_command,
      "QEMU Guest Agent Command", "Run an arbitrary qemu guest agent command; use at your own risk",
      DM, 0},
+    {"qemu-monitor-command", vsh_cmd_qemu_monitor_command, opts_qemu_monitor_command,
+     "QEMU Monitor Command", "QEMU Monitor Command", DM, 0},
     {"reboot", vsh_cmd_reboot, opts_shutdown, "reboot a domain",
      "Run a reboot command in the "
      "target domain.",
@@ -1427,8 +1449,12 @@ const struct vsh_cmd_def vsh_commands[] = {
      "managedsave state is present.",
      DM, 0},
     {"suspend", vsh_cmd_suspend, opts_dom, "suspend a domain", "Suspend a running domain.", DM, 0},
+    {"ttyconsole", vsh_cmd_ttyconsole, opts_dom, "tty console",
+     "Output the device for the TTY console.", DM, 0},
     {"undefine", vsh_cmd_undefine, opts_undefine, "undefine a domain",
      "Undefine an inactive domain, or convert persistent to transient.", DM, 0},
+    {"update-device", vsh_cmd_update_device, opts_update_device, "update device from an XML file",
+     "Update device from an XML <file>.", DM, 0},
     {"vcpucount", vsh_cmd_vcpucount, opts_vcpucount, "domain vcpu counts",
      "Returns the number of virtual CPUs used by the domain.", DM, 0},
     {"vcpuinfo", vsh_cmd_vcpuinfo, opts_vcpuinfo, "detailed domain vcpu information",
@@ -1560,8 +1586,10 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"net-uuid", vsh_cmd_net_uuid, opts_net, "convert a network name to network UUID", "", NETG, 0},
     {"secret-define", vsh_cmd_secret_define, vsh_opts_secret_define,
      "define or modify a secret from an XML file", "Define or modify a secret.", SECG, 0},
-    {"secret-dumpxml", vsh_cmd_secret_dumpxml, vsh_opts_secret, "secret attributes in XML",
+    {"secret-dumpxml", vsh_cmd_secret_dumpxml, vsh_opts_secret_dumpxml, "secret attributes in XML",
      "Output attributes of a secret as an XML dump to stdout.", SECG, 0},
+    {"secret-event", vsh_cmd_secret_event, vsh_opts_secret_event, "Secret Events",
+     "List event types, or wait for secret events to occur", SECG, 0},
     {"secret-get-value", vsh_cmd_secret_get_value, vsh_opts_secret_get_value,
      "Output a secret value", "Output a secret value to stdout.", SECG, 0},
     {"secret-list", vsh_cmd_secret_list, vsh_opts_secret_list, "list secrets",
@@ -1616,6 +1644,8 @@ const struct vsh_cmd_def vsh_commands[] = {
      "Output the pool information as an XML dump to stdout.", POOL, 0},
     {"pool-edit", vsh_cmd_pool_edit, vsh_opts_pool, "edit XML configuration for a storage pool",
      "Edit the XML configuration for a storage pool.", POOL, 0},
+    {"pool-event", vsh_cmd_pool_event, vsh_opts_pool_event, "Storage Pool Events",
+     "List event types, or wait for storage pool events to occur", POOL, 0},
     {"pool-info", vsh_cmd_pool_info, vsh_opts_pool_info, "storage pool information",
      "Returns basic information about the storage pool.", POOL, 0},
     {"pool-list", vsh_cmd_pool_list, vsh_opts_pool_list, "list pools", "Returns list of pools.",
@@ -1669,10 +1699,17 @@ const struct vsh_cmd_def vsh_commands[] = {
 
     {"complete", vsh_cmd_complete, vsh_opts_complete, "internal command for autocompletion",
      "internal use only", SELF, VSH_CMD_NOCONNECT | VSH_CMD_HIDDEN},
+    {"cd", vsh_cmd_cd, vsh_opts_cd, "change the current directory", "Change the current directory.",
+     SELF, VSH_CMD_NOCONNECT},
+    {"echo", vsh_cmd_echo, vsh_opts_echo, "echo arguments. Used for internal testing.",
+     "Echo back arguments, possibly with quoting. Used for internal testing.", SELF,
+     VSH_CMD_NOCONNECT},
     {"exit", cmd_quit, opts_none, "quit this interactive terminal", "", SELF, VSH_CMD_NOCONNECT},
     {"help", cmd_help, opts_help, "print help",
      "Prints global help, command specific help, or "
      "help for a group of related commands",
+     SELF, VSH_CMD_NOCONNECT},
+    {"pwd", vsh_cmd_pwd, opts_none, "print the current directory", "Print the current directory.",
      SELF, VSH_CMD_NOCONNECT},
     {"quit", cmd_quit, opts_none, "quit this interactive terminal", "", SELF, VSH_CMD_NOCONNECT},
     {NULL, NULL, NULL, NULL, NULL, NULL, 0},

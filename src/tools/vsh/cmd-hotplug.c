@@ -6,7 +6,8 @@
  * (silent with -q) and on failure ("Failed to attach disk" then the daemon's
  * error). --persistent is --config, plus --live when the domain runs; with no
  * impact option the plain virDomainAttachDevice/DetachDevice are called, as
- * virsh does.
+ * virsh does. update-device (virDomainUpdateDeviceFlags) always passes its
+ * flags, none meaning the current state, as virsh does.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -110,6 +111,46 @@ bool vsh_cmd_attach_device(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 bool vsh_cmd_detach_device(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 {
     return device_file(ctl, cmd, false);
+}
+
+/* ---- update-device ---- */
+
+bool vsh_cmd_update_device(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    bool live = vsh_opt_bool(cmd, "live"), config = vsh_opt_bool(cmd, "config");
+    bool current = vsh_opt_bool(cmd, "current"), persistent = vsh_opt_bool(cmd, "persistent");
+    /* virsh's order of checks: --current against each, before the domain is looked up */
+    const char *other = persistent ? "persistent" : NULL;
+    if (current && (persistent || live || config)) {
+        if (other)
+            vsh_error(ctl, "Options --%s and --current are mutually exclusive", other);
+        else
+            vsh_error(ctl, "Options --current and --%s are mutually exclusive",
+                      live ? "live" : "config");
+        return false;
+    }
+    unsigned flags = (config || persistent ? VIR_DOMAIN_AFFECT_CONFIG : 0) |
+                     (live ? VIR_DOMAIN_AFFECT_LIVE : 0) |
+                     (vsh_opt_bool(cmd, "force") ? VIR_DOMAIN_DEVICE_MODIFY_FORCE : 0);
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    if (persistent && vir_domain_is_active(dom, &err) == 1)
+        flags |= VIR_DOMAIN_AFFECT_LIVE;
+    const char *file = vsh_opt_string(cmd, "file");
+    char *xml = vsh_read_xml_file(ctl, file);
+    bool ok = false;
+    if (xml && vir_domain_update_device_flags(dom, xml, flags, &err) < 0) {
+        vsh_error(ctl, "Failed to update device from %s", file);
+        vsh_report(ctl, &err);
+    } else if (xml) {
+        vsh_print_extra(ctl, "Device updated successfully\n");
+        ok = true;
+    }
+    free(xml);
+    vir_domain_free(dom);
+    return ok;
 }
 
 bool vsh_cmd_detach_device_alias(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)

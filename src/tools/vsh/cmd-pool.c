@@ -16,6 +16,15 @@
 #include "util/file.h"
 #include "util/mem.h"
 
+const struct vsh_opt vsh_opts_pool_event[] = {
+    {"pool", VSH_OT_STRING, 0, "filter by storage pool name or uuid"},
+    {"event", VSH_OT_STRING, 0, "which event type to wait for"},
+    {"loop", VSH_OT_BOOL, 0, "loop until timeout or interrupt, rather than one-shot"},
+    {"timeout", VSH_OT_INT, 0, "timeout seconds"},
+    {"list", VSH_OT_BOOL, 0, "list valid event types"},
+    {"timestamp", VSH_OT_BOOL, 0, "show timestamp for each printed event"},
+    {NULL, 0, 0, NULL},
+};
 const struct vsh_opt vsh_opts_pool[] = {
     {"pool", VSH_OT_STRING, VSH_OFLAG_REQ, "pool name or uuid"},
     {NULL, 0, 0, NULL},

@@ -107,6 +107,8 @@ bool vsh_cmd_change_media(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_attach_device(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_detach_device(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_detach_device_alias(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_update_device(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_qemu_monitor_command(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_attach_disk(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_detach_disk(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_attach_interface(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
@@ -132,6 +134,26 @@ bool vsh_cmd_secret_set_value(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_secret_get_value(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 extern const struct vsh_opt vsh_opts_secret[], vsh_opts_secret_define[], vsh_opts_secret_list[],
     vsh_opts_secret_set_value[], vsh_opts_secret_get_value[];
+extern const struct vsh_opt vsh_opts_secret_dumpxml[], vsh_opts_secret_event[];
+/* The secret option names (virsh's lookup: by UUID only), or NULL with virsh's error. */
+vir_secret *vsh_lookup_secret(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, const char **uuid);
+/* xpath.c: xml printed as it is, or (xpath given) the nodes it selects, as virsh's --xpath and
+ * --wrap print them; false after virsh's error. url names the document in parse errors. */
+bool vsh_dump_xml(struct vsh_ctl *ctl, const char *xml, const char *url, const char *xpath,
+                  bool wrap);
+/* The string value of the XPath expression expr (from the root element), or NULL when it is
+ * empty or the document does not parse (libvirt's virXPathString). malloc'd. */
+char *vsh_xpath_string(const char *xml, const char *expr);
+bool vsh_cmd_ttyconsole(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+/* cmd-self.c */
+bool vsh_cmd_echo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_cd(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pwd(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+extern const struct vsh_opt vsh_opts_echo[], vsh_opts_cd[];
+/* cmd-console.c */
+bool vsh_cmd_secret_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_pool_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+extern const struct vsh_opt vsh_opts_pool_event[];
 /* cmd-net.c */
 bool vsh_cmd_net_list(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_net_info(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);

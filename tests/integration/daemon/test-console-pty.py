@@ -1,14 +1,17 @@
 #!/usr/bin/python3
 """<console type='pty'> through vireod, as libvirt's QEMU driver offers it.
 
-Usage: test-console-pty.py VIREOD VIREO_VMM TEST_GUEST_ELF
+Usage: test-console-pty.py VIREOD VIREO_VMM TEST_GUEST_ELF VSH
 
 While the domain runs, `virsh ttyconsole` names a real pty and the live XML shows it (tty= on
 the console, <source path=> on it), the guest's COM1 output comes out of that pty; once the
-domain is shut off, the definition has neither (the inactive XML never had them).
+domain is shut off, the definition has neither (the inactive XML never had them). vsh
+ttyconsole answers as virsh does (stdout, stderr, status) shut off, running, and for an unknown
+domain.
 """
 import os
 import select
+import subprocess
 import sys
 import time
 
@@ -18,8 +21,17 @@ t = Tap()
 
 
 def main():
-    vireod, vmm, guest = sys.argv[1:4]
-    d = Daemon(vireod, vmm)
+    vireod, vmm, guest, vsh = sys.argv[1:5]
+    d = Daemon(vireod, vmm, vsh)
+
+    def same_as_virsh(domain, when):
+        got = []
+        for tool in (["virsh", "-c", d.uri], [vsh, "-c", d.vsh_uri]):
+            r = subprocess.run(tool + ["ttyconsole", domain], env=d.env, capture_output=True,
+                               text=True, timeout=60)
+            got.append((r.stdout, r.stderr, r.returncode))
+        t.ok(got[0] == got[1], "vsh ttyconsole %s (%s): as virsh (rc %d)"
+             % (domain, when, got[0][2]), "virsh: %r\nvsh:   %r" % tuple(got))
     d.start()
     try:
         x = d.write("p.xml", domain_xml("p", guest, "tests=boot",
@@ -28,12 +40,15 @@ def main():
         t.ok(r.returncode == 0, "define", r.stderr)
         r = d.virsh("ttyconsole", "p")
         t.ok(r.returncode != 0, "ttyconsole of a shut-off domain fails", r.stdout)
+        same_as_virsh("p", "shut off")
+        same_as_virsh("nosuch", "unknown domain")
         r = d.virsh("start", "--paused", "p")
         t.ok(r.returncode == 0, "start --paused", r.stderr)
         r = d.virsh("ttyconsole", "p")
         tty = r.stdout.strip()
         t.ok(r.returncode == 0 and tty.startswith("/dev/pts/") and os.path.exists(tty),
              "ttyconsole names an existing pty", r.stdout + r.stderr)
+        same_as_virsh("p", "running")
         xml = d.virsh("dumpxml", "p").stdout
         t.ok(f"<console type='pty' tty='{tty}'>" in xml and f"<source path='{tty}'/>" in xml,
              "the live XML shows the pty (tty=, <source path=>)", xml)

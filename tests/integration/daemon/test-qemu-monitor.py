@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """virsh qemu-monitor-command (libvirt's QEMU program) against vireod.
 
-Usage: test-qemu-monitor.py VIREOD VIREO_VMM TEST_GUEST_ELF
+Usage: test-qemu-monitor.py VIREOD VIREO_VMM TEST_GUEST_ELF VSH
 
 A domain started paused (its vireo-vmm runs, the guest does not) is sent QMP commands as
 JSON (the reply comes back as JSON, errors included, as libvirt returns them; --pretty
@@ -13,9 +13,16 @@ monitor events: the stock `virsh qemu-monitor-event` (one event, by name, by reg
 prints what the VMM sent with libvirt's line, data included; libvirt-python's
 qemuMonitorEventRegister for one domain hears its events and stops after deregistering; a bad
 regex and an unknown callback id are refused with libvirt's lines.
+
+vsh qemu-monitor-command (libvireo's vir_domain_qemu_monitor_command) is run with the same
+arguments as virsh against the same domain, before it runs and while it is paused: QMP replies
+plain, --pretty and --return-value (with and without --pretty), an error reply, HMP lines
+joined from several words, the option refusals, a missing 'return', an unknown domain and a
+read-only connection; stdout, stderr and exit status must be virsh's.
 """
 import json
 import os
+import shlex
 import re
 import subprocess
 import sys
@@ -103,9 +110,60 @@ def monitor_events(d):
         t.ok(False, "libvirt-python's qemuMonitorEventRegister", repr(e))
 
 
+# qemu-monitor-command arguments vsh must answer as virsh does ('-r ' first: a read-only
+# connection; '~' first: only the first line of stderr compared)
+VSH_CASES = [
+    """mon '{"execute":"query-status"}'""",
+    """mon --pretty '{"execute":"query-status"}'""",
+    """mon --return-value '{"execute":"query-name"}'""",
+    """mon --return-value --pretty '{"execute":"query-status"}'""",
+    """mon --pretty '{"execute":"query-uuid"}'""",
+    """mon '{"execute":"no-such-command"}'""",
+    """mon --pretty '{"execute":"no-such-command"}'""",
+    """mon --return-value '{"execute":"no-such-command"}'""",
+    """mon --hmp info status""",
+    """mon --hmp 'info name'""",
+    """mon --hmp frobnicate""",
+    """mon --hmp --pretty 'info status'""",
+    """mon --hmp --return-value 'info status'""",
+    """mon query-uuid""",
+    """mon --pretty query-uuid""",
+    """mon --return-value query-uuid""",
+    """mon query-name""",
+    """mon query-command-line-options '"option":"machine"'""",
+    """mon --return-value query-cpus-fast""",
+    """mon human-monitor-command '"command-line":"info name"'""",
+    """mon --return-value human-monitor-command '"command-line":"info status"'""",
+    """mon no-such-command '"a":1' '"b":[1,2]'""",
+    # a QMP command wrapper that does not parse: the second line is the JSON parser's (yajl's in
+    # libvirt, json-c's in vsh), the rest virsh's
+    """~mon '{"execute":"query-status"}' extra""",
+    """nosuch '{"execute":"query-status"}'""",
+    """mon""",
+    """-r mon '{"execute":"query-status"}'""",
+]
+
+
+def vsh_cases(d, vsh, when):
+    for c in VSH_CASES:
+        first_line = c.startswith("~")
+        c = c.lstrip("~")
+        words = shlex.split(c)
+        opts = words[:1] if words[0] == "-r" else []
+        words = words[len(opts):]
+        got = []
+        for tool in (["virsh", "-c", d.uri], [vsh, "-c", d.vsh_uri]):
+            r = subprocess.run(tool + opts + ["qemu-monitor-command"] + words, env=d.env,
+                               capture_output=True, text=True, timeout=60)
+            got.append((r.stdout, r.stderr.split("\n")[0] if first_line else r.stderr,
+                        r.returncode))
+        t.ok(got[0] == got[1], "vsh qemu-monitor-command %s (%s): as virsh (rc %d)"
+             % (c, when, got[0][2]), "virsh: %r\nvsh:   %r" % tuple(got))
+
+
 def main():
-    vireod, vmm, guest = sys.argv[1:4]
-    d = Daemon(vireod, vmm)
+    vireod, vmm, guest, vsh = sys.argv[1:5]
+    d = Daemon(vireod, vmm, vsh)
     d.start()
     try:
         x = d.write("mon.xml", domain_xml("mon", guest, "tests=none"))
@@ -114,8 +172,10 @@ def main():
         r = d.virsh("qemu-monitor-command", "mon", '{"execute":"query-status"}')
         t.ok(r.returncode != 0 and "domain is not running" in r.stderr,
              "a shut-off domain: libvirt's 'domain is not running'", r.stderr)
+        vsh_cases(d, vsh, "shut off")
         r = d.virsh("start", "--paused", "mon")
         t.ok(r.returncode == 0, "start --paused", r.stderr)
+        vsh_cases(d, vsh, "paused")
 
         r = d.virsh("qemu-monitor-command", "mon", '{"execute":"query-status"}')
         try:
