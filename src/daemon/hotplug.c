@@ -262,6 +262,34 @@ static struct domain_def *attach_config(struct vd_job *job, const struct domain_
     return reparse(job, def);
 }
 
+static bool on_bus(const struct domain_address *a, unsigned bus)
+{
+    return a->type == DOMAIN_ADDRESS_PCI && a->bus == bus;
+}
+
+/* Whether any device of def has a PCI address on bus: disks, interfaces, controllers (the
+ * USB controller vireod puts behind the first root port, as libvirt), the balloon, RNGs,
+ * and the devices kept as XML (their <address type='pci' bus=>). */
+static bool bus_in_use(const struct domain_def *def, unsigned bus)
+{
+    bool used = def->memballoon && on_bus(&def->memballoon->address, bus);
+    for (size_t k = 0; k < def->ndisks; k++)
+        used |= on_bus(&def->disks[k].address, bus);
+    for (size_t k = 0; k < def->nnets; k++)
+        used |= on_bus(&def->nets[k].address, bus);
+    for (size_t k = 0; k < def->ncontrollers; k++)
+        used |= on_bus(&def->controllers[k].address, bus);
+    for (size_t k = 0; k < def->nrngs; k++)
+        used |= on_bus(&def->rngs[k].address, bus);
+    for (size_t k = 0; k < def->ndevices; k++) {
+        const struct xnode *a = xnode_child(def->devices[k].node, "address");
+        const char *type = a ? xnode_attr(a, "type") : NULL;
+        const char *b = a ? xnode_attr(a, "bus") : NULL;
+        used |= type && b && strcmp(type, "pci") == 0 && strtoul(b, NULL, 0) == bus;
+    }
+    return used;
+}
+
 /* The first pcie-root-port of the live definition with nothing behind it. */
 static int free_root_port(const struct domain_def *def)
 {
@@ -269,13 +297,7 @@ static int free_root_port(const struct domain_def *def)
         const struct domain_controller *c = &def->controllers[i];
         if (!vmm_argv_is_root_port(c))
             continue;
-        bool used = false;
-        for (size_t k = 0; k < def->ndisks; k++)
-            used |= def->disks[k].address.type == DOMAIN_ADDRESS_PCI &&
-                    def->disks[k].address.bus == c->index;
-        for (size_t k = 0; k < def->nnets; k++)
-            used |= def->nets[k].address.type == DOMAIN_ADDRESS_PCI &&
-                    def->nets[k].address.bus == c->index;
+        bool used = bus_in_use(def, c->index);
         bool off = false;
         for (size_t k = 0; k < c->nextra; k++) {
             const char *h = strcmp(c->extra[k]->name, "target") == 0

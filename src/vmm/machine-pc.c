@@ -472,10 +472,14 @@ static void fill_cmos(struct vm *vm, struct device *rtc)
 
 /* --- the machine ---------------------------------------------------------------------- */
 
-/* ICH9's INTx wiring (ich9-lpc.c): slots 0-24 rotate, slots 25-31 take PIRQ pin. */
+/* ICH9's INTx wiring as QEMU 7.2 sets it up (ich9-lpc.c): slots 0-24 rotate over PIRQ E-H
+ * (GSI 20-23), slot 30 (the DMI-to-PCI bridge) takes PIRQ E + pin, and slots 25-29 and 31
+ * follow their D<slot>IR registers' default, PIRQ A + pin (GSI 16-19). */
 static unsigned q35_intx_route(unsigned slot, unsigned pin)
 {
-    return slot < 25 ? (slot + pin) % 4 : pin % 4;
+    if (slot < 25)
+        return 4 + (slot + pin) % 4;
+    return slot == 30 ? 4 + pin % 4 : pin % 4;
 }
 
 static int map_bios(struct vm *vm, struct verr *err)

@@ -80,6 +80,11 @@ void test_virtio_console(struct guest *g);
 void test_agent(struct guest *g);
 /* tests=hotplug (t-hotplug.c): a device hot-plugged behind a pcie-root-port, used, released. */
 void test_hotplug(struct guest *g);
+/* t-net.c for t-hotplug.c: an e1000 hot-plugged behind the root port (its bus numbered,
+ * pci_last_bus past it) started and run through the net test's exchange (net_mac=, net_ip=,
+ * net_peer=, net_ping=, net_dhcp=), then reset. False when it did not start. */
+struct pci_access;
+bool hotplug_e1000(struct guest *g, const struct pci_access *pa);
 /* Command line starting with the word blk-crc32: prints crc32=<hex> of the first disk, exits. */
 __attribute__((noreturn)) void blk_crc32_main(struct guest *g);
 __attribute__((noreturn)) void scsi_bench_main(struct guest *g);

@@ -1427,6 +1427,24 @@ static void net_exchange(struct guest *g, struct net *nt, const uint8_t want_mac
     }
 }
 
+bool hotplug_e1000(struct guest *g, const struct pci_access *pa)
+{
+    static struct net nt;
+    memset(&nt, 0, sizeof(nt));
+    nt.g = g;
+    uint8_t want_mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+    const char *v;
+    uint32_t n;
+    if (param_str(g, "net_mac", &v, &n))
+        parse_mac(v, n, want_mac);
+    if (!e1k_start(&nt, pa, want_mac))
+        return false;
+    nt.rxbuf_len = E1K_BUF;
+    net_exchange(g, &nt, want_mac);
+    e1k_w(&nt, 0x0, 1u << 26); /* reset: the rings stop before the slot goes */
+    return true;
+}
+
 void test_virtio_net(struct guest *g)
 {
     static struct vdev d;

@@ -1,7 +1,8 @@
 /*
  * The PCI test: enumerates bus 0 through the configuration mechanism the
  * platform offers (ECAM from the MCFG table, else ports 0xCF8/0xCFC),
- * prints every function found, and checks the header of each is sane.
+ * prints every function found (with its interrupt pin and the line the
+ * firmware wrote), and checks the header of each is sane.
  * QEMU's microvm has no PCI bus without pcie=on (and with it, describes its
  * ECAM only in the DSDT: virtio_pci_access knows where it is), so the test
  * skips when nothing answers, unless pci=1 demands a bus (then a host
@@ -11,7 +12,7 @@
  * first as Linux numbers buses: each bridge gets the next secondary bus
  * number (subordinate: the last number under it), every function behind is
  * printed with the slot and pin its INTx pin A reaches on bus 0 (each bridge
- * swizzles: pin + slot mod 4), and bridges whose windows nobody opened (no
+ * swizzles: pin + slot mod 4) and its interrupt line, and bridges whose windows nobody opened (no
  * firmware) get the MMIO range the drivers allocate BARs from. Drivers then
  * find their devices on the buses behind (pci_last_bus).
  */
@@ -48,11 +49,12 @@ static void walk(struct tap *t, const struct pci_access *pa, unsigned bus, unsig
             uint32_t class_rev = pci_read32(pa, sec, d, f, PCI_CLASS_REV);
             uint8_t pin = pci_read8(pa, sec, d, f, 0x3d);
             unsigned root_pin = pin ? (pin - 1 + d + swz) % 4 : 0;
-            tap_diag(
-                t, "pci: %02x:%02x.%u %04x:%04x class %06x header type %u pin %c -> 00:%02x pin %c",
-                sec, d, f, vendor, pci_read16(pa, sec, d, f, PCI_DEVICE_ID), class_rev >> 8,
-                header & 0x7f, pin ? 'A' + pin - 1 : '-', root_slot,
-                pin ? 'A' + (int)root_pin : '-');
+            tap_diag(t,
+                     "pci: %02x:%02x.%u %04x:%04x class %06x header type %u pin %c -> 00:%02x "
+                     "pin %c line %u",
+                     sec, d, f, vendor, pci_read16(pa, sec, d, f, PCI_DEVICE_ID), class_rev >> 8,
+                     header & 0x7f, pin ? 'A' + pin - 1 : '-', root_slot,
+                     pin ? 'A' + (int)root_pin : '-', pci_read8(pa, sec, d, f, 0x3c));
             if ((header & 0x7f) == 1 && depth < 8)
                 walk(t, pa, sec, d, f, root_slot, (swz + d) % 4, depth + 1);
         }
@@ -92,8 +94,10 @@ void test_pci(struct guest *g)
                 nfn = 8;
             uint32_t class_rev = pci_read32(&pa, 0, dev, fn, PCI_CLASS_REV);
             uint16_t device = pci_read16(&pa, 0, dev, fn, PCI_DEVICE_ID);
-            tap_diag(t, "pci: 00:%02x.%u %04x:%04x class %06x header type %u", dev, fn, vendor,
-                     device, class_rev >> 8, header & 0x7f);
+            uint8_t pin = pci_read8(&pa, 0, dev, fn, 0x3d);
+            tap_diag(t, "pci: 00:%02x.%u %04x:%04x class %06x header type %u pin %c line %u", dev,
+                     fn, vendor, device, class_rev >> 8, header & 0x7f, pin ? 'A' + pin - 1 : '-',
+                     pci_read8(&pa, 0, dev, fn, 0x3c));
             if ((header & 0x7f) > 2 || vendor == 0)
                 sane = false;
             found++;

@@ -390,6 +390,84 @@ static void test_blk_resize(struct guest *g)
     virtio_reset(&d);
 }
 
+/* blk_legacy=1: the disk is a transitional device (1af4:1001, revision 0, subsystem 2, an I/O
+ * BAR 0) and a legacy driver drives it through that BAR alone (virtio 1.2 §4.1.4.8 and
+ * §4.1.5.1.4.1's legacy layout): reset, ACKNOWLEDGE and DRIVER, no features (32 bits read and
+ * written), queue 0 at its full size by page frame, DRIVER_OK; the capacity read from the
+ * device configuration at 20 (MSI-X off) equals the modern interface's; a get-id request in
+ * three descriptors notified through the port completes with the serial and sets the ISR's
+ * queue bit; a reset through the port clears the status and the queue's page frame. */
+static uint8_t leg_qmem[VIRTQ_MEM(1024)] __attribute__((aligned(4096)));
+
+static void blk_legacy(struct guest *g, struct vdev *d)
+{
+    struct tap *t = &g->tap;
+    const struct pci_access *pa = &d->pa;
+    uint32_t id = pci_read32(pa, d->bus, d->dev, 0, PCI_VENDOR_ID);
+    uint32_t bar0 = pci_read32(pa, d->bus, d->dev, 0, 0x10);
+    uint16_t sub = pci_read16(pa, d->bus, d->dev, 0, 0x2e);
+    uint8_t rev = pci_read8(pa, d->bus, d->dev, 0, 0x08);
+    if (!tap_ok(t, id == 0x10011af4u && (bar0 & 1) && (bar0 & ~3u) && sub == 2 && rev == 0,
+                "virtio-blk legacy: transitional (id %04x:%04x revision %u subsystem %04x, "
+                "BAR 0 0x%x)",
+                id & 0xffff, id >> 16, rev, sub, bar0))
+        return;
+    unsigned cap = pci_find_cap(pa, d->bus, d->dev, 0, 0x11, 0);
+    if (cap) /* MSI-X off: the device configuration starts at 20 */
+        pci_write32(pa, d->bus, d->dev, 0, cap,
+                    pci_read32(pa, d->bus, d->dev, 0, cap) & ~0xc0000000u);
+    uint32_t cmd = pci_read32(pa, d->bus, d->dev, 0, PCI_COMMAND) & 0xffff;
+    pci_write32(pa, d->bus, d->dev, 0, PCI_COMMAND, cmd | 0x5); /* I/O, bus master */
+    uint16_t io = (uint16_t)(bar0 & ~3u);
+    outb(io + 18, 0);
+    outb(io + 18, VIRTIO_ST_ACK);
+    outb(io + 18, VIRTIO_ST_ACK | VIRTIO_ST_DRIVER);
+    uint32_t offered = inl(io + 0);
+    outl(io + 4, 0);
+    outw(io + 14, 0);
+    uint16_t size = inw(io + 12);
+    if (!tap_ok(t, size && size <= 1024 && !(size & (size - 1)) && inl(io + 4) == 0,
+                "virtio-blk legacy: queue 0 has %u entries, features 0x%x offered, none taken",
+                size, offered))
+        return;
+    memset(leg_qmem, 0, VIRTQ_MEM(size));
+    struct vq_desc *desc = (struct vq_desc *)leg_qmem;
+    volatile uint16_t *avail = (volatile uint16_t *)(leg_qmem + 16u * size);
+    volatile uint16_t *used = (volatile uint16_t *)(leg_qmem + VIRTQ_USED_OFF(size));
+    outl(io + 8, (uint32_t)((uintptr_t)leg_qmem >> 12));
+    outb(io + 18, VIRTIO_ST_ACK | VIRTIO_ST_DRIVER | VIRTIO_ST_DRIVER_OK);
+    uint64_t capacity = inl(io + 20) | (uint64_t)inl(io + 24) << 32;
+    tap_ok(t, capacity == virtio_cfg64(d, 0) && capacity,
+           "virtio-blk legacy: capacity %lu sectors at configuration offset 20", capacity);
+
+    hdr.type = T_GET_ID;
+    hdr.sector = 0;
+    memset(buf, 0, 21);
+    status_byte = 0xff;
+    desc[0] = (struct vq_desc){(uint64_t)(uintptr_t)&hdr, 16, VQ_F_NEXT, 1};
+    desc[1] = (struct vq_desc){(uint64_t)(uintptr_t)buf, 20, VQ_F_NEXT | VQ_F_WRITE, 2};
+    desc[2] = (struct vq_desc){(uint64_t)(uintptr_t)&status_byte, 1, VQ_F_WRITE, 0};
+    avail[2] = 0;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    avail[1] = 1;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    outw(io + 16, 0);
+    uint64_t t0 = rdtsc();
+    while (used[1] != 1 && rdtsc() - t0 < 20000000000ull)
+        cpu_pause();
+    uint8_t isr = inb(io + 19);
+    const char *serial = "";
+    uint32_t slen = 0;
+    param_str(g, "blk_serial", &serial, &slen);
+    tap_ok(t, used[1] == 1 && status_byte == 0 && memcmp(buf, serial, slen) == 0 && (isr & 1),
+           "virtio-blk legacy: get-id through the legacy queue returns '%s' (status %u, ISR "
+           "0x%x)",
+           (char *)buf, status_byte, isr);
+    outb(io + 18, 0);
+    tap_ok(t, inb(io + 18) == 0 && inl(io + 8) == 0,
+           "virtio-blk legacy: a reset through the port clears the status and the page frame");
+}
+
 void test_virtio_blk(struct guest *g)
 {
     struct tap *t = &g->tap;
@@ -555,6 +633,8 @@ void test_virtio_blk(struct guest *g)
                "ISR bits 0x%x, status %d)",
                gsi, ix.n, ix.isr_bits, st);
     }
+    if (param_is(g, "blk_legacy", "1"))
+        blk_legacy(g, &d);
     if (virtio_start(&d, want, &blk_ring))
         return;
 

@@ -716,7 +716,9 @@ static void build_memory_hotplug(struct buf *gpe, struct buf *sb, const struct a
  * memory window (and the legacy VGA window on pc/q35), and _PRT with the INTx swizzle:
  * pin P (A = 0) of slot S -> GSI 16 + (S + P + k) % 4, level, active low by the PCI
  * convention, where k = 3 on pc (PIIX3's PIRQ (S + P - 1) mod 4, dev/pirq.h) and 0 on
- * microvm and q35. ECAM is claimed as a motherboard resource so OSes accept the MCFG. */
+ * microvm; q35 as QEMU's ICH9: GSI 20 + (S + P) % 4 for slots 0-24, 20 + P for slot 30,
+ * 16 + P for slots 25-29 and 31. ECAM is claimed as a motherboard resource so OSes accept
+ * the MCFG. */
 static void build_pci_root(struct buf *sb, const struct acpi_config *c)
 {
     struct buf dev, tmp, res, prt, entry;
@@ -758,8 +760,10 @@ static void build_pci_root(struct buf *sb, const struct acpi_config *c)
             aml_integer(&entry, (uint64_t)slot << 16 | 0xffff);
             aml_integer(&entry, pin);
             aml_integer(&entry, 0);
-            unsigned pirq = c->chipset == ACPI_CHIPSET_ICH9 && slot >= 25 ? pin : slot + pin + k;
-            aml_integer(&entry, 16 + pirq % 4);
+            unsigned pirq = (slot + pin + k) % 4;
+            if (c->chipset == ACPI_CHIPSET_ICH9) /* machine-pc.c's q35_intx_route */
+                pirq = slot < 25 || slot == 30 ? 4 + (slot < 25 ? pirq : pin) : pin;
+            aml_integer(&entry, 16 + pirq);
             aml_package(&prt, 4, &entry);
             n++;
         }

@@ -3,11 +3,14 @@
  * machine (QEMU's "ICH9-LPC", 8086:2918, multifunction): the ACPI register
  * block (dev/acpi-pm.h) at PMBASE (register 0x40, 128 ports) while ACPI_CNTL
  * (0x44) bit 7 is on; the PCI interrupt router (PIRQ A-D 0x60-0x63 and E-H
- * 0x68-0x6B, dev/pirq.h; slots 0-24 take PIRQ (slot + pin) mod 4 and slots
- * 25-31 PIRQ pin, as SeaBIOS's tables and the DSDT say); the reset control
- * register at port 0xCF9; and RCBA (0xF0), which keeps what the firmware
- * writes. The root complex register block behind RCBA is not modelled (no
- * firmware vireo-vmm runs reads it): its addresses read as nothing. SMI_EN's
+ * 0x68-0x6B, each 0x80 (off) at reset, dev/pirq.h; bus 0's slots 0-24 take
+ * PIRQ E + (slot + pin) mod 4, slot 30 PIRQ E + pin, slots 25-29 and 31 PIRQ
+ * A + pin: QEMU 7.2's wiring, with D25IR-D31IR at their default 0x3210, as
+ * SeaBIOS's tables and the DSDT's _PRT say); the reset control register at
+ * port 0xCF9; and RCBA (0xF0), which keeps what the firmware writes. The root
+ * complex register block behind RCBA is not modelled (no firmware vireo-vmm
+ * runs reads it): its addresses read as nothing, and D25IR-D31IR keep their
+ * default routing (TODO: writable DnnIR, as QEMU's chip_config). SMI_EN's
  * APMC_EN reads set: there is no SMM, and that tells firmware SMM set-up is
  * done, as QEMU does when its SMM is off. GPE0 (PMBASE + 0x20: 8 status bytes,
  * 8 enable bytes, as ICH9 and QEMU have it): bit 2 is the CPU hot-plug event

@@ -259,6 +259,9 @@ static int rp_create(struct device *dev, struct verr *err)
     rp->hotplug = o->hotplug;
     struct pci_dev *pd = &rp->pci;
     pci_bridge_init(pd, "pcie-root-port", RP_VENDOR, RP_DEVICE, 0);
+    /* I/O and prefetchable windows, as QEMU's: what is behind (a transitional virtio device
+     * on a pcie-pci-bridge) gets its I/O BAR. */
+    pci_bridge_init_windows(pd);
     uint8_t body[EXP_SIZE - 2] = {0};
     wr16(body + EXP_FLAGS - 2, 0x0142); /* version 2, root port (4), slot implemented */
     wr32(body + EXP_LNKCAP - 2, (uint32_t)o->port << 24 | 0x00100000u | 0x11); /* DLLLARC */

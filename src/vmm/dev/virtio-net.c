@@ -195,6 +195,21 @@ static void sync_features(struct virtio_net *n)
         return;
     n->features = f;
     n->mrg = has(f, VNET_F_MRG_RXBUF);
+    if (!has(f, VIRTIO_F_VERSION_1) && !n->mrg) {
+        /* A legacy driver (transitional device) without MRG_RXBUF puts a 10-byte header on
+         * each frame. TODO: that layout; until then the device stops with one line. */
+        struct verr e = {0};
+        verr_set(&e, ENOTSUP,
+                 "legacy driver without MRG_RXBUF: 10-byte headers are not "
+                 "supported");
+        for (unsigned i = 0; i < n->vp.nr_queues; i++) {
+            pthread_mutex_lock(&n->vp.queues[i].lock);
+            virtio_pci_queue_broken(&n->vp, i, &e);
+            pthread_mutex_unlock(&n->vp.queues[i].lock);
+        }
+        n->applied_gen = gen;
+        return;
+    }
     for (unsigned i = 0; i < n->max_pairs; i++)
         n->pairs[i].pend_head = n->pairs[i].pend_count = 0;
     /* §5.1.6.5.5: one pair after a reset (and without MQ), until VQ_PAIRS_SET says more;

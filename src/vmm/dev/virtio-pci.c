@@ -2,7 +2,8 @@
  * virtio-pci.c - the modern virtio PCI transport (see virtio-pci.h): the
  * BAR's register areas, feature negotiation, device status and reset,
  * queue setup, ioeventfd notifications, the per-device I/O thread, and
- * interrupts (MSI-X vector, or ISR + INTx when MSI-X is off).
+ * interrupts (MSI-X vector, or ISR + INTx when MSI-X is off); plus the
+ * legacy registers of a transitional device (I/O BAR 0).
  */
 #include "vmm/dev/virtio-pci.h"
 #include "vmm/iothread.h"
@@ -370,6 +371,147 @@ static void bar_write(void *opaque, uint64_t off, const uint8_t *data, unsigned 
 
 static const struct bus_ops bar_ops = {bar_read, bar_write};
 
+/* --- the legacy interface (transitional devices) ------------------------------------------- */
+
+/* Virtio 1.2 §4.1.4.8: the registers at the start of I/O BAR 0; the two MSI-X vector registers
+ * are there only while MSI-X is enabled, and the device configuration follows them. */
+#define LEG_HOST_FEATURES  0
+#define LEG_GUEST_FEATURES 4
+#define LEG_QUEUE_PFN      8
+#define LEG_QUEUE_SIZE     12
+#define LEG_QUEUE_SEL      14
+#define LEG_QUEUE_NOTIFY   16
+#define LEG_STATUS         18
+#define LEG_ISR            19
+#define LEG_CONFIG_VECTOR  20
+#define LEG_QUEUE_VECTOR   22
+#define LEG_ALIGN          4096 /* the legacy ring layout's used ring alignment */
+
+static unsigned legacy_config_off(struct virtio_pci *vp)
+{
+    return pci_msix_enabled(&vp->pci) ? 24 : 20;
+}
+
+/* vp->lock held. */
+static void legacy_image(struct virtio_pci *vp, uint8_t *r)
+{
+    memset(r, 0, 24);
+    struct virtio_queue *q =
+        vp->queue_select < vp->nr_queues ? &vp->queues[vp->queue_select] : NULL;
+    put_le(r + LEG_HOST_FEATURES, (uint32_t)vp->host_features, 4);
+    put_le(r + LEG_GUEST_FEATURES, (uint32_t)vp->guest_features, 4);
+    if (q) {
+        put_le(r + LEG_QUEUE_PFN, q->enabled ? q->vq.desc_gpa / LEG_ALIGN : 0, 4);
+        put_le(r + LEG_QUEUE_SIZE, q->vq.size, 2);
+        put_le(r + LEG_QUEUE_VECTOR, q->msix_vector, 2);
+    }
+    put_le(r + LEG_QUEUE_SEL, vp->queue_select, 2);
+    r[LEG_STATUS] = status_get(vp);
+    put_le(r + LEG_CONFIG_VECTOR, vp->config_vector, 2);
+}
+
+static void legacy_read(void *opaque, uint64_t off, uint8_t *data, unsigned size)
+{
+    struct virtio_pci *vp = opaque;
+    memset(data, 0, size);
+    pthread_mutex_lock(&vp->lock);
+    unsigned cfg = legacy_config_off(vp);
+    if (off == LEG_ISR) {
+        data[0] = __atomic_exchange_n(&vp->isr, 0, __ATOMIC_ACQ_REL);
+        pci_intx_set(&vp->pci, false);
+    } else if (off + size <= cfg) {
+        uint8_t img[24];
+        legacy_image(vp, img);
+        memcpy(data, img + off, size);
+    } else if (off >= cfg && off + size <= cfg + vp->config_len && vp->ops->read_config) {
+        vp->ops->read_config(vp->opaque, off - cfg, data, size);
+    }
+    pthread_mutex_unlock(&vp->lock);
+}
+
+/* vp->lock held: the legacy driver gave queue q's ring by page frame (0: a device reset, as
+ * QEMU does it); the driver, device and used areas follow in the legacy layout. */
+static void legacy_set_pfn(struct virtio_pci *vp, uint32_t pfn)
+{
+    struct virtio_queue *q =
+        vp->queue_select < vp->nr_queues ? &vp->queues[vp->queue_select] : NULL;
+    if (pfn == 0) {
+        device_reset(vp);
+        return;
+    }
+    if (!q || q->enabled)
+        return;
+    uint64_t size = q->vq.size;
+    q->vq.desc_gpa = (uint64_t)pfn * LEG_ALIGN;
+    q->vq.avail_gpa = q->vq.desc_gpa + 16 * size;
+    q->vq.used_gpa = (q->vq.avail_gpa + 6 + 2 * size + LEG_ALIGN - 1) & ~(uint64_t)(LEG_ALIGN - 1);
+    queue_enable(vp, q, vp->queue_select);
+}
+
+static void legacy_write(void *opaque, uint64_t off, const uint8_t *data, unsigned size)
+{
+    struct virtio_pci *vp = opaque;
+    uint64_t v = get_le(data, size);
+    if (off == LEG_QUEUE_NOTIFY && size == 2) {
+        uint64_t one = 1;
+        if (v < vp->nr_queues && write(vp->queues[v].ioeventfd, &one, sizeof(one)) < 0)
+            log_debug("%s: eventfd write: %s", vp->pci.name, strerror(errno));
+        return;
+    }
+    pthread_mutex_lock(&vp->lock);
+    unsigned cfg = legacy_config_off(vp);
+    struct virtio_queue *q =
+        vp->queue_select < vp->nr_queues ? &vp->queues[vp->queue_select] : NULL;
+    if (off >= cfg) {
+        if (off + size <= cfg + vp->config_len && vp->ops->write_config)
+            vp->ops->write_config(vp->opaque, off - cfg, data, size);
+    } else if (off == LEG_GUEST_FEATURES && size == 4) {
+        /* The low 32 bits only, what the device offers of them (QEMU drops the rest too). */
+        if (!(status_get(vp) & VIRTIO_STATUS_DRIVER_OK))
+            vp->guest_features = v & (uint32_t)vp->host_features;
+    } else if (off == LEG_QUEUE_PFN && size == 4) {
+        legacy_set_pfn(vp, (uint32_t)v);
+    } else if (off == LEG_QUEUE_SEL && size == 2) {
+        vp->queue_select = (uint16_t)v;
+    } else if (off == LEG_STATUS && size == 1) {
+        set_status(vp, (uint8_t)v);
+    } else if (off == LEG_CONFIG_VECTOR && size == 2) {
+        vp->config_vector = v < vp->pci.msix_nr ? (uint16_t)v : VIRTIO_MSI_NO_VECTOR;
+    } else if (off == LEG_QUEUE_VECTOR && size == 2 && q) {
+        __atomic_store_n(&q->msix_vector, v < vp->pci.msix_nr ? (uint16_t)v : VIRTIO_MSI_NO_VECTOR,
+                         __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&vp->lock);
+}
+
+static const struct bus_ops legacy_ops = {legacy_read, legacy_write};
+
+/* The transitional device ids (virtio 1.2 §4.1.2.3) by virtio device type; 0: none. */
+static uint16_t transitional_id(unsigned device_id)
+{
+    static const uint16_t ids[] = {[1] = 0x1000, [2] = 0x1001, [3] = 0x1003, [4] = 0x1005,
+                                   [5] = 0x1002, [8] = 0x1004, [9] = 0x1009};
+    return device_id < sizeof(ids) / sizeof(ids[0]) ? ids[device_id] : 0;
+}
+
+/* Makes the function transitional, as QEMU's disable-legacy=auto does on a conventional PCI
+ * bus: the transitional device id, revision 0, subsystem id the virtio device type, and the
+ * legacy registers in I/O BAR 0 (24 bytes plus the device configuration, to a power of two). */
+static void make_transitional(struct virtio_pci *vp)
+{
+    uint16_t id = transitional_id(vp->device_id);
+    if (!id)
+        return;
+    vp->legacy = true;
+    put_le(vp->pci.cfg + 0x02, id, 2);
+    vp->pci.cfg[0x08] = 0;
+    put_le(vp->pci.cfg + 0x2e, vp->device_id, 2);
+    uint32_t size = 32;
+    while (size < 24 + vp->config_len)
+        size <<= 1;
+    pci_dev_set_io_bar(&vp->pci, 0, size, &legacy_ops, vp);
+}
+
 /* --- I/O thread ------------------------------------------------------------------------------ */
 
 /* Reads the queue's notification and processes it if the device is live. */
@@ -582,6 +724,11 @@ int virtio_pci_plug(struct virtio_pci *vp, const struct pci_place *place, struct
 {
     vp->pci.id = place->id;
     vp->pci.multifunction = place->multifunction;
+    /* QEMU's disable-legacy=auto: legacy off behind a PCIe port (one slot), on where the bus
+     * is conventional. TODO: the root buses (pc's pci.0, q35's pcie.0), where QEMU's devices
+     * are transitional too, stay modern-only here. */
+    if (place->behind && place->behind->sec_slots > 1)
+        make_transitional(vp);
     int r = pci_dev_plug(vp->vm->pci, &vp->pci, place, err);
     if (r < 0)
         return r;

@@ -7,7 +7,13 @@
  * (0x2000), the notification area (0x3000, 4 bytes per queue) and the MSI-X
  * table (0x4000) and PBA (0x5000); the VIRTIO_PCI_CAP_PCI_CFG capability
  * gives access to the same BAR through configuration space. Only
- * VIRTIO_F_VERSION_1 drivers are accepted: FEATURES_OK is refused without it.
+ * VIRTIO_F_VERSION_1 drivers are accepted there: FEATURES_OK is refused
+ * without it. A device plugged behind a conventional PCI bridge is
+ * transitional, as QEMU's disable-legacy=auto makes it: the transitional
+ * device id (0x1000 + n), revision 0, and the legacy registers (virtio 1.2
+ * §4.1.4.8: 32 feature bits, queue page frame with the legacy ring layout,
+ * notify, status, ISR, the MSI-X vectors while MSI-X is on, then the device
+ * configuration) in I/O BAR 0, for drivers without VERSION_1.
  *
  * Threads: registers are accessed on vCPU threads (under vp->lock); each
  * device has one I/O thread that waits on the queues' ioeventfds (KVM
@@ -98,6 +104,7 @@ struct virtio_pci {
     uint8_t isr; /* atomic */
     unsigned config_len;
     unsigned msix_vectors; /* set before virtio_pci_init to size the MSI-X table; 0: default */
+    bool legacy;           /* transitional: the legacy registers in I/O BAR 0 too */
     pthread_mutex_t lock;
     unsigned nr_queues;
     struct virtio_queue queues[VIRTIO_PCI_MAX_QUEUES];

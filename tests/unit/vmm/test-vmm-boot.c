@@ -179,6 +179,56 @@ static void test_acpi(void)
     free(ram);
 }
 
+/* The GSI the DSDT's _PRT gives pin (0-3) of bus 0's slot: its Package {slot << 16 | 0xFFFF,
+ * pin, 0, GSI} found in the tables; -1 when there is none. */
+static int prt_gsi(const struct buf *t, unsigned slot, unsigned pin)
+{
+    const uint8_t pins[4][2] = {{0x00}, {0x01}, {0x0a, 0x02}, {0x0a, 0x03}};
+    uint8_t want[12] = {0x0c, 0xff, 0xff, (uint8_t)slot, 0x00};
+    size_t n = 5;
+    memcpy(want + n, pins[pin], pin < 2 ? 1 : 2);
+    n += pin < 2 ? 1 : 2;
+    want[n++] = 0x00; /* source: none (a GSI) */
+    want[n++] = 0x0a;
+    const uint8_t *p = memmem(t->data, t->len, want, n);
+    return p ? p[n] : -1;
+}
+
+/* The _PRT's INTx routing: q35's is QEMU 7.2's ICH9 wiring (slots 0-24 rotate over PIRQ E-H,
+ * GSI 20-23; slot 30 takes E-H by pin; slots 25-29 and 31 A-D by pin); pc's PIIX3 rotation
+ * is unchanged (PIRQ (slot + pin - 1) mod 4). */
+static void test_prt(void)
+{
+    struct platform_desc pd = {.nr_cpus = 1};
+    struct acpi_config c = {.chipset = ACPI_CHIPSET_ICH9,
+                            .cpus = &pd,
+                            .pm_base = 0x600,
+                            .hole_base = 0x80000000,
+                            .hole_end = 0xfc000000,
+                            .ecam_base = 0xb0000000};
+    struct acpi_blob b;
+    struct verr err = {0};
+    if (!ok(acpi_build_blob(&c, &b, &err) == 0, "q35 ACPI tables build"))
+        return;
+    is_int(prt_gsi(&b.tables, 1, 0), 21, "q35 _PRT: 00:01 pin A -> GSI 21 (PIRQ F)");
+    is_int(prt_gsi(&b.tables, 2, 3), 21, "q35 _PRT: 00:02 pin D -> GSI 21 (PIRQ F)");
+    is_int(prt_gsi(&b.tables, 6, 0), 22, "q35 _PRT: 00:06 pin A -> GSI 22 (PIRQ G)");
+    is_int(prt_gsi(&b.tables, 24, 1), 21, "q35 _PRT: 00:18 pin B -> GSI 21 (PIRQ F)");
+    is_int(prt_gsi(&b.tables, 26, 0), 16, "q35 _PRT: 00:1a pin A -> GSI 16 (D26IR: PIRQ A)");
+    is_int(prt_gsi(&b.tables, 29, 2), 18, "q35 _PRT: 00:1d pin C -> GSI 18 (D29IR: PIRQ C)");
+    is_int(prt_gsi(&b.tables, 30, 1), 21, "q35 _PRT: 00:1e pin B -> GSI 21 (PIRQ F)");
+    is_int(prt_gsi(&b.tables, 31, 3), 19, "q35 _PRT: 00:1f pin D -> GSI 19 (D31IR: PIRQ D)");
+    acpi_blob_free(&b);
+    c.chipset = ACPI_CHIPSET_PIIX;
+    c.ecam_base = 0;
+    if (!ok(acpi_build_blob(&c, &b, &err) == 0, "pc ACPI tables build"))
+        return;
+    is_int(prt_gsi(&b.tables, 1, 0), 16, "pc _PRT: 00:01 pin A -> GSI 16 (PIRQ A)");
+    is_int(prt_gsi(&b.tables, 6, 0), 17, "pc _PRT: 00:06 pin A -> GSI 17 (PIRQ B)");
+    is_int(prt_gsi(&b.tables, 26, 2), 19, "pc _PRT: 00:1a pin C -> GSI 19 (PIRQ D)");
+    acpi_blob_free(&b);
+}
+
 static void build_bzimage_header(uint8_t *d, uint16_t version, uint16_t xlf)
 {
     memset(d, 0, 0x1000);
@@ -667,6 +717,7 @@ int main(void)
     test_e820();
     test_aml();
     test_acpi();
+    test_prt();
     test_bzimage();
     test_elf();
     test_loader();
