@@ -93,7 +93,7 @@ def run(vmm, machine, tmp):
                          if e["event"] in ("ACPI_DEVICE_OST", "DEVICE_DELETED")]
         q.cmd("quit")
         q.close()
-        g.finish(timeout=TIMEOUT)
+        out["status"], _, out["stderr"] = g.finish(timeout=TIMEOUT)
     except Exception as e:  # a timeout or a VMM gone: report what there was
         out["exception"] = repr(e)
     finally:
@@ -128,6 +128,10 @@ def main():
                   and v.get("ejected0") and v.get("ejected1"),
                   "%s: the guest sees dimm1 plugged and uses it, then ejects dimm1 and dimm0, all "
                   "ok" % machine, v.get("exception", "") + "\n" + v["text"])
+            check(v.get("status") == 0 and "Sanitizer" not in v.get("stderr", "x")
+                  and "runtime error" not in v.get("stderr", "x"),
+                  "%s: vireo-vmm quits with status 0, no sanitizer report" % machine,
+                  "status %s\n%s" % (v.get("status"), v.get("stderr")))
             strip = [re.sub(r"^(not )?ok \d+ - ", "", ln) for ln in v["lines"]]
             qstrip = [re.sub(r"^(not )?ok \d+ - ", "", ln) for ln in q["lines"]]
             check(v["lines"] == q["lines"], "%s: the guest's memhp lines equal QEMU's" % machine,
