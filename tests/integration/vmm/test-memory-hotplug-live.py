@@ -11,7 +11,8 @@ driver does. Over QMP: the refusals of device_add pc-dimm (an unknown backend, d
 backend again, a slot beyond -m's, a DIMM beyond maxmem) and of object-add with an id in
 use; object-add memory-backend-memfd m1 and device_add pc-dimm dimm1 on it: the guest sees
 the insert event and GPE0 bit 3, reports _OST and writes and reads a pattern in the new
-DIMM; query-memory-devices shows it (hotplugged) and query-memory-size-summary counts it;
+DIMM; query-memory-devices shows it (hotplugged), query-memory-size-summary counts it and
+HMP xp reads it (the VMM's own access, which devices' DMA uses, reaches the new DIMM);
 object-del of its backend is refused (in use). device_del dimm1, then dimm0 (cold-plugged):
 the guest sees each remove request, ejects the DIMM and its slot reads empty;
 DEVICE_DELETED comes for each, query-memory-devices ends empty and both backends can be
@@ -74,6 +75,12 @@ def run(vmm, machine, tmp):
         wait_event(q, "ACPI_DEVICE_OST", 1)
         out["devices"] = q.cmd("query-memory-devices")
         out["summary"] = q.cmd("query-memory-size-summary")
+        # The new DIMM is RAM to the VMM (what devices' DMA and xp go through): its last
+        # bytes read as QEMU's.
+        for d in out["devices"].get("return", []):
+            if d["data"].get("id") == "dimm1":
+                end = d["data"]["addr"] + d["data"]["size"] - 8
+                out["xp"] = q.cmd("human-monitor-command", {"command-line": "xp /8xb 0x%x" % end})
         out["in-use"] = q.cmd("object-del", {"id": "m1"})
         out["del1"] = q.cmd("device_del", {"id": "dimm1"})
         out["ejected1"] = g.wait_line("memhp: ejected", timeout=TIMEOUT)
@@ -106,7 +113,7 @@ def run(vmm, machine, tmp):
     return out
 
 
-KEYS = ("ready", "big", "refusals", "dup", "del-big", "obj", "add", "devices", "summary",
+KEYS = ("ready", "big", "refusals", "dup", "del-big", "obj", "add", "devices", "summary", "xp",
         "in-use", "del1", "del0", "devices-after", "summary-after", "del-m1", "del-m0", "events")
 
 
@@ -141,7 +148,8 @@ def main():
                                          for d in devs),
                   "%s: query-memory-devices shows dimm1 hot-plugged" % machine, json.dumps(devs))
             check(v.get("devices-after") == {"return": []},
-                  "%s: no DIMM left after both ejects" % machine, json.dumps(v.get("devices-after")))
+                  "%s: no DIMM left after both ejects" % machine,
+                  json.dumps(v.get("devices-after")))
             for key in KEYS:
                 check(v.get(key) == q.get(key) and v.get(key) is not None,
                       "%s: %s equals QEMU's" % (machine, key),
