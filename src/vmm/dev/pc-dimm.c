@@ -50,6 +50,8 @@ static int pc_dimm_create(struct device *dev, struct verr *err)
     struct vm *vm = dev->vm;
     const struct numa_config *nc = &vm->cfg->numa;
     const struct memdev_spec *m = NULL;
+    if (dev->cfg->hotplugged && !memhp_supported(vm)) /* microvm: as QEMU's device_add */
+        return verr_set(err, ENOTSUP, "Device 'pc-dimm' can not be hotplugged on this machine");
     for (unsigned i = 0; i < nc->nr_memdevs && !m; i++)
         if (str_eq(nc->memdevs[i].id, o->memdev))
             m = &nc->memdevs[i];

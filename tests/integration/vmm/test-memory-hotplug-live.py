@@ -17,7 +17,9 @@ object-del of its backend is refused (in use). device_del dimm1, then dimm0 (col
 the guest sees each remove request, ejects the DIMM and its slot reads empty;
 DEVICE_DELETED comes for each, query-memory-devices ends empty and both backends can be
 deleted then. The guest's memhp lines, every QMP reply and the ACPI_DEVICE_OST and
-DEVICE_DELETED events must be QEMU's. Prints TAP.
+DEVICE_DELETED events must be QEMU's. Then device_add pc-dimm on microvm and on pc without
+slots, and object-add of a backend with an unknown property, must be refused as QEMU does.
+Prints TAP.
 """
 import difflib
 import json
@@ -113,6 +115,34 @@ def run(vmm, machine, tmp):
     return out
 
 
+def run_refusals(vmm, tmp):
+    """device_add pc-dimm on microvm and on pc without slots, object-add with an unknown
+    property: the replies."""
+    out = {}
+    for machine in ("microvm", "pc"):
+        sock = os.path.join(tmp, "refuse.sock")
+        g = Guest(vmm + ["-M", machine, "-nodefaults", "-display", "none", "-S", "-m", "128",
+                         "-kernel", GUEST, "-qmp", "unix:%s,server=on,wait=off" % sock])
+        try:
+            q = Qmp(sock)
+            out[machine] = [
+                q.cmd("object-add", {"qom-type": "memory-backend-ram", "id": "m1",
+                                     "size": 64 << 20}),
+                q.cmd("device_add", {"driver": "pc-dimm", "id": "d1", "memdev": "m1"}),
+                q.cmd("object-add", {"qom-type": "memory-backend-ram", "id": "m2",
+                                     "size": 64 << 20, "bogus": 1})]
+            q.cmd("quit")
+            q.close()
+            g.finish(timeout=TIMEOUT)
+        except Exception as e:  # a VMM gone: report it
+            out[machine] = repr(e)
+        finally:
+            g.kill()
+            if os.path.exists(sock):
+                os.unlink(sock)
+    return out
+
+
 KEYS = ("ready", "big", "refusals", "dup", "del-big", "obj", "add", "devices", "summary", "xp",
         "in-use", "del1", "del0", "devices-after", "summary-after", "del-m1", "del-m0", "events")
 
@@ -154,6 +184,11 @@ def main():
                 check(v.get(key) == q.get(key) and v.get(key) is not None,
                       "%s: %s equals QEMU's" % (machine, key),
                       "vireo %s\nqemu  %s" % (json.dumps(v.get(key)), json.dumps(q.get(key))))
+        v, q = run_refusals([vmm], tmp), run_refusals(QEMU, tmp)
+        check(v == q and all(isinstance(v[m], list) and "error" in v[m][1] for m in v),
+              "device_add pc-dimm on microvm and on pc without slots, object-add with an "
+              "unknown property: refused as QEMU", "vireo %s\nqemu  %s" % (json.dumps(v),
+                                                                         json.dumps(q)))
     finally:
         for f in os.listdir(tmp):
             os.unlink(os.path.join(tmp, f))
