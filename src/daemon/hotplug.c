@@ -942,7 +942,8 @@ static void attach_net(struct hp_attach *a)
 
 /* attach-device --config of a <memory> device (libvirt's virDomainMemoryInsert: the
  * persistent definition grows by its size; the re-parse checks slots and hotplug space).
- * TODO: --live once vireo-vmm hot-plugs DIMMs (device_add pc-dimm); detach-device --config. */
+ * TODO(#16): --live (object-add + device_add pc-dimm, which vireo-vmm takes now, then the
+ * live XML's alias and address from query-memory-devices); detach-device --config. */
 static void attach_memory_config(struct vd_job *job)
 {
     struct xnode *n = NULL;

@@ -4,7 +4,8 @@
  * qom-type "iothread" (and "secret": encrypted drives' passphrases), and qom-get/qom-set of their
  * poll properties under /objects/ID (what libvirt's iothreadset sends). object-add and object-del
  * of "tls-creds-x509", "authz-simple" and "authz-list" go to the migration's objects
- * (state/migration.h), which the TLS servers' tls-creds and tls-authz name.
+ * (state/migration.h), which the TLS servers' tls-creds and tls-authz name; of
+ * "memory-backend-ram|memfd|file" to memdev-qmp.h (DIMMs' backends).
  */
 #include "vmm/iothread-qmp.h"
 #include "vmm/authz.h"
@@ -14,6 +15,7 @@
 #include "util/str.h"
 #include "util/buf.h"
 #include "vmm/iothread.h"
+#include "vmm/memdev-qmp.h"
 #include "vmm/state/migration.h"
 #include "vmm/vm.h"
 
@@ -49,6 +51,9 @@ static const char *const tls_props[] = {"dir", "endpoint", "verify-peer", "prior
                                         "sanity-check"};
 static const char *const poll_props[] = {"poll-max-ns", "poll-grow", "poll-shrink",
                                          "aio-max-batch"};
+static const char *const mem_props[] = {
+    "size",       "mem-path", "share",       "prealloc", "merge",        "dump",
+    "host-nodes", "hugetlb",  "hugetlbsize", "seal",     "discard-data", "prealloc-threads"};
 static const char *const authz_props[] = {"identity", "policy", "rules", "filename", "refresh"};
 
 /* A property of the other type's list: QEMU's words for a property the type lacks. */
@@ -235,6 +240,10 @@ static int qmp_object_add(struct qmp_session *ss, struct json_object *args,
     const char *id = json_object_get_string(json_object_object_get(args, "id"));
     if (str_eq(type, "secret"))
         return secret_add(vm, args, err);
+    if (memdev_qmp_is_type(type))
+        return memdev_qmp_object_add(vm, args, err);
+    if (foreign_prop(args, type, mem_props, sizeof(mem_props) / sizeof(mem_props[0]), err) < 0)
+        return -1;
     if (str_eq(type, "tls-creds-x509"))
         return tls_creds_add(vm, args, err);
     if (str_eq(type, "authz-simple") || str_eq(type, "authz-list") ||
@@ -243,7 +252,8 @@ static int qmp_object_add(struct qmp_session *ss, struct json_object *args,
     if (!str_eq(type, "iothread"))
         return qmp_error_set(err, QMP_ERROR_GENERIC,
                              "Object type '%s' is not supported here (only 'iothread', 'secret', "
-                             "'tls-creds-x509', 'authz-simple', 'authz-list' and 'authz-listfile')",
+                             "'tls-creds-x509', 'authz-simple', 'authz-list', 'authz-listfile' "
+                             "and 'memory-backend-ram|memfd|file')",
                              type);
     if (foreign_prop(args, "iothread", tls_props, 5, err) < 0 ||
         foreign_prop(args, "iothread", authz_props, 5, err) < 0)
@@ -270,6 +280,9 @@ static int qmp_object_del(struct qmp_session *ss, struct json_object *args,
     struct verr ve = {0};
     if (secret_store_del(&vm->backends->secrets, id) == 0)
         return 0;
+    int m = memdev_qmp_object_del(vm, id, err);
+    if (m != 0)
+        return m < 0 ? -1 : 0;
     if (migration_tls_creds_del(vm->migration, id, &ve) > 0)
         return 0;
     int r = migration_authz_del(vm->migration, id, &ve);
@@ -346,18 +359,40 @@ int iothread_qmp_qom_set(struct vm *vm, const char *path, const char *prop,
 
 int iothread_qmp_register(struct qmp_server *server, struct vm *vm)
 {
-    static const struct qmp_arg add_args[] = {
-        {"qom-type", QMP_ARG_STRING, false},  {"id", QMP_ARG_STRING, false},
-        {"poll-max-ns", QMP_ARG_INT, true},   {"poll-grow", QMP_ARG_INT, true},
-        {"poll-shrink", QMP_ARG_INT, true},   {"aio-max-batch", QMP_ARG_INT, true},
-        {"dir", QMP_ARG_STRING, true},        {"endpoint", QMP_ARG_STRING, true},
-        {"verify-peer", QMP_ARG_BOOL, true},  {"priority", QMP_ARG_STRING, true},
-        {"sanity-check", QMP_ARG_BOOL, true}, {"identity", QMP_ARG_STRING, true},
-        {"policy", QMP_ARG_STRING, true},     {"rules", QMP_ARG_ARRAY, true},
-        {"filename", QMP_ARG_STRING, true},   {"refresh", QMP_ARG_BOOL, true},
-        {"data", QMP_ARG_STRING, true},       {"file", QMP_ARG_STRING, true},
-        {"format", QMP_ARG_STRING, true},     {"keyid", QMP_ARG_STRING, true},
-        {"iv", QMP_ARG_STRING, true},         {NULL}};
+    static const struct qmp_arg add_args[] = {{"qom-type", QMP_ARG_STRING, false},
+                                              {"id", QMP_ARG_STRING, false},
+                                              {"poll-max-ns", QMP_ARG_INT, true},
+                                              {"poll-grow", QMP_ARG_INT, true},
+                                              {"poll-shrink", QMP_ARG_INT, true},
+                                              {"aio-max-batch", QMP_ARG_INT, true},
+                                              {"dir", QMP_ARG_STRING, true},
+                                              {"endpoint", QMP_ARG_STRING, true},
+                                              {"verify-peer", QMP_ARG_BOOL, true},
+                                              {"priority", QMP_ARG_STRING, true},
+                                              {"sanity-check", QMP_ARG_BOOL, true},
+                                              {"identity", QMP_ARG_STRING, true},
+                                              {"policy", QMP_ARG_STRING, true},
+                                              {"rules", QMP_ARG_ARRAY, true},
+                                              {"filename", QMP_ARG_STRING, true},
+                                              {"refresh", QMP_ARG_BOOL, true},
+                                              {"data", QMP_ARG_STRING, true},
+                                              {"file", QMP_ARG_STRING, true},
+                                              {"format", QMP_ARG_STRING, true},
+                                              {"keyid", QMP_ARG_STRING, true},
+                                              {"iv", QMP_ARG_STRING, true},
+                                              {"size", QMP_ARG_INT, true},
+                                              {"mem-path", QMP_ARG_STRING, true},
+                                              {"share", QMP_ARG_BOOL, true},
+                                              {"prealloc", QMP_ARG_BOOL, true},
+                                              {"merge", QMP_ARG_BOOL, true},
+                                              {"dump", QMP_ARG_BOOL, true},
+                                              {"host-nodes", QMP_ARG_ARRAY, true},
+                                              {"hugetlb", QMP_ARG_BOOL, true},
+                                              {"hugetlbsize", QMP_ARG_INT, true},
+                                              {"seal", QMP_ARG_BOOL, true},
+                                              {"discard-data", QMP_ARG_BOOL, true},
+                                              {"prealloc-threads", QMP_ARG_INT, true},
+                                              {NULL}};
     static const struct qmp_arg del_args[] = {{"id", QMP_ARG_STRING, false}, {NULL}};
     int r = qmp_server_register(server, "query-iothreads", NULL, qmp_query_iothreads, vm);
     if (r == 0)

@@ -6,10 +6,17 @@
  */
 #include "vmm/memdev-qmp.h"
 #include "qmp/qmp-server.h"
+#include "util/buf.h"
+#include "util/mem.h"
+#include "util/str.h"
 #include "vmm/cli.h"
+#include "vmm/memory-hotplug.h"
 #include "vmm/vm.h"
 
+#include <inttypes.h>
 #include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int qmp_query_memdev(struct qmp_session *ss, struct json_object *args,
                             struct json_object **ret, struct qmp_error *err, void *opaque)
@@ -45,4 +52,95 @@ static int qmp_query_memdev(struct qmp_session *ss, struct json_object *args,
 int memdev_qmp_register(struct qmp_server *server, struct vm *vm)
 {
     return qmp_server_register(server, "query-memdev", NULL, qmp_query_memdev, vm);
+}
+
+bool memdev_qmp_is_type(const char *qom_type)
+{
+    return str_eq(qom_type, "memory-backend-ram") || str_eq(qom_type, "memory-backend-memfd") ||
+           str_eq(qom_type, "memory-backend-file");
+}
+
+/* host-nodes' JSON list as -object spells it ("0-1"); NULL when not one range. */
+static char *host_nodes_text(struct json_object *v)
+{
+    if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
+        return NULL;
+    size_t n = json_object_array_length(v);
+    int64_t lo = json_object_get_int64(json_object_array_get_idx(v, 0));
+    for (size_t i = 1; i < n; i++)
+        if (json_object_get_int64(json_object_array_get_idx(v, i)) != lo + (int64_t)i)
+            return NULL;
+    return xasprintf("%" PRId64 "-%" PRId64, lo, lo + (int64_t)n - 1);
+}
+
+int memdev_qmp_object_add(struct vm *vm, struct json_object *args, struct qmp_error *err)
+{
+    /* The configuration the VM started from is the backends' list: a backend added here
+     * is one more entry, as if -object had given it (the main thread alone reads it). */
+    struct numa_config *nc = (struct numa_config *)&vm->cfg->numa;
+    const char *type = json_object_get_string(json_object_object_get(args, "qom-type"));
+    struct buf b = BUF_INIT;
+    buf_append_str(&b, type);
+    json_object_object_foreach(args, key, val)
+    {
+        if (str_eq(key, "qom-type"))
+            continue;
+        char *text = NULL;
+        switch (json_object_get_type(val)) {
+        case json_type_string:
+            text = xstrdup(json_object_get_string(val));
+            break;
+        case json_type_boolean:
+            text = xstrdup(json_object_get_boolean(val) ? "on" : "off");
+            break;
+        case json_type_int:
+            text = xasprintf("%" PRIu64, json_object_get_uint64(val));
+            break;
+        case json_type_array:
+            text = str_eq(key, "host-nodes") ? host_nodes_text(val) : NULL;
+            break;
+        default:
+            break;
+        }
+        if (!text || strchr(text, ',')) {
+            free(text);
+            buf_free(&b);
+            return qmp_error_set(err, QMP_ERROR_GENERIC, "Invalid parameter type for '%s'", key);
+        }
+        buf_printf(&b, ",%s=%s", key, text);
+        free(text);
+    }
+    buf_append(&b, "", 1);
+    struct verr ve = {0};
+    int r = numa_memdev_parse(nc, (const char *)b.data, &ve);
+    buf_free(&b);
+    if (r < 0)
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&ve));
+    nc->memdevs[nc->nr_memdevs - 1].dimm = true; /* only a DIMM can take it now */
+    return 0;
+}
+
+int memdev_qmp_object_del(struct vm *vm, const char *id, struct qmp_error *err)
+{
+    struct numa_config *nc = (struct numa_config *)&vm->cfg->numa;
+    unsigned i = 0;
+    while (i < nc->nr_memdevs && !str_eq(nc->memdevs[i].id, id))
+        i++;
+    if (i == nc->nr_memdevs)
+        return 0;
+    struct memdev_spec *m = &nc->memdevs[i];
+    if (m->node >= 0 || (nc->have_ram_memdev && nc->ram_memdev == i) || memhp_uses(vm, id))
+        return qmp_error_set(err, QMP_ERROR_GENERIC, "object '%s' is in use, can not be deleted",
+                             id);
+    free(m->id);
+    free(m->mem_path);
+    memmove(m, m + 1, (nc->nr_memdevs - i - 1) * sizeof(*m));
+    nc->nr_memdevs--;
+    /* The nodes' and -M memory-backend='s indexes past it move down with it. */
+    for (unsigned n = 0; n < NUMA_MAX_NODES; n++)
+        if (nc->nodes[n].memdev > (int)i)
+            nc->nodes[n].memdev--;
+    if (nc->have_ram_memdev && nc->ram_memdev > i)
+        nc->ram_memdev--;
+    return 1;
 }

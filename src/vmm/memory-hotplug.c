@@ -6,7 +6,9 @@
 #include "vmm/memory-hotplug.h"
 #include "qmp/qmp-server.h"
 #include "util/log.h"
+#include "util/loop.h"
 #include "util/mem.h"
+#include "util/str.h"
 #include "vmm/cli.h"
 #include "vmm/dev/device.h"
 #include "vmm/kvm/slots.h"
@@ -43,7 +45,8 @@ struct memory_hotplug {
     uint64_t base, size; /* the device-memory region */
     unsigned nr_slots;
     struct memhp_dimm *slots;
-    bool *inserting, *removing;
+    bool *inserting, *removing, *ejecting;
+    bool eject_queued; /* finish_eject is on the main loop's list */
     uint32_t selector, ost_event, ost_status;
 };
 
@@ -113,6 +116,71 @@ static void regs_read(void *opaque, uint64_t offset, uint8_t *data, unsigned siz
     put_le(data, size, v);
 }
 
+/* QEMU's ACPIOSTInfo of slot s (lock held). */
+static struct json_object *ost_info(const struct memory_hotplug *h, unsigned s)
+{
+    struct json_object *o = json_object_new_object();
+    char slot[16];
+    snprintf(slot, sizeof(slot), "%u", s);
+    if (h->slots[s].present && h->slots[s].id)
+        json_object_object_add(o, "device", json_object_new_string(h->slots[s].id));
+    json_object_object_add(o, "slot", json_object_new_string(slot));
+    json_object_object_add(o, "slot-type", json_object_new_string("DIMM"));
+    json_object_object_add(o, "source", json_object_new_int((int)h->ost_event));
+    json_object_object_add(o, "status", json_object_new_int((int)h->ost_status));
+    return o;
+}
+
+/* Takes slot's DIMM out of KVM, guest_mem's table and the host (main thread). */
+static void unplug_slot(struct memory_hotplug *h, unsigned slot)
+{
+    struct vm *vm = h->vm;
+    pthread_mutex_lock(&h->lock);
+    struct memhp_dimm d = h->slots[slot];
+    h->slots[slot] = (struct memhp_dimm){0};
+    h->inserting[slot] = h->removing[slot] = false;
+    pthread_mutex_unlock(&h->lock);
+    if (!d.present)
+        return;
+    vm_quiesce(vm);
+    struct verr e = {0};
+    if (kvm_slot_set(&vm->kvm, d.kvm_slot, d.addr, 0, d.host, false, &e) < 0)
+        log_warn("memory hot-plug: slot %u: %s", slot, verr_msg(&e));
+    kvm_slot_release(&vm->kvm, d.kvm_slot);
+    guest_mem_dimm_del(&vm->mem, d.addr);
+    vm_unquiesce(vm);
+    /* TODO(#16): a device thread in the middle of a DMA into the DIMM (the guest ejected
+     * memory it still had a request on) would fault on the unmapped pages. */
+    munmap(d.host, d.size);
+    log_debug("memory hot-plug: DIMM %s left slot %u", d.id ? d.id : "(no id)", slot);
+    free(d.id);
+    free(d.memdev);
+}
+
+/* Main loop: the DIMMs the guest ejected leave; their devices go (DEVICE_DELETED). */
+static void finish_eject(void *opaque)
+{
+    struct memory_hotplug *h = opaque;
+    for (;;) {
+        pthread_mutex_lock(&h->lock);
+        h->eject_queued = false;
+        unsigned s = 0;
+        while (s < h->nr_slots && !h->ejecting[s])
+            s++;
+        struct device *dev = NULL;
+        if (s < h->nr_slots) {
+            h->ejecting[s] = false;
+            dev = h->slots[s].dev;
+        }
+        pthread_mutex_unlock(&h->lock);
+        if (s == h->nr_slots)
+            return;
+        unplug_slot(h, s);
+        if (dev)
+            dev_hotplug_remove(dev);
+    }
+}
+
 static void regs_write(void *opaque, uint64_t offset, const uint8_t *data, unsigned size)
 {
     struct memory_hotplug *h = opaque;
@@ -133,12 +201,25 @@ static void regs_write(void *opaque, uint64_t offset, const uint8_t *data, unsig
                 h->inserting[s] = false;
             if (v & STATUS_REMOVE)
                 h->removing[s] = false;
-            if (v & CTRL_EJECT)
-                /* TODO(#16): unplug (device_del) acts on the eject; until then a DIMM stays. */
-                log_debug("memory hot-plug: the guest ejects slot %u (ignored: no unplug yet)", s);
+            if ((v & CTRL_EJECT) && h->slots[s].present) {
+                /* As QEMU: the eject unplugs the DIMM (asked for by device_del or not);
+                 * the main loop takes it out of KVM while the vCPUs are parked. */
+                h->ejecting[s] = true;
+                if (!h->eject_queued) {
+                    h->eject_queued = true;
+                    loop_call_soon(h->vm->loop, finish_eject, h);
+                }
+            }
         }
     }
+    struct json_object *ost =
+        offset == REG_SIZE_LO && h->selector < h->nr_slots ? ost_info(h, h->selector) : NULL;
     pthread_mutex_unlock(&h->lock);
+    if (ost) { /* _OST's status write completes it: QEMU's ACPI_DEVICE_OST */
+        struct json_object *ev = json_object_new_object();
+        json_object_object_add(ev, "info", ost);
+        vm_qmp_event(h->vm, "ACPI_DEVICE_OST", ev);
+    }
 }
 
 static const struct bus_ops regs_ops = {regs_read, regs_write};
@@ -159,6 +240,7 @@ int memhp_init(struct vm *vm, struct verr *err)
     h->slots = xcalloc(h->nr_slots, sizeof(*h->slots));
     h->inserting = xcalloc(h->nr_slots, sizeof(bool));
     h->removing = xcalloc(h->nr_slots, sizeof(bool));
+    h->ejecting = xcalloc(h->nr_slots, sizeof(bool));
     memhp_region(vm, &h->base, &h->size);
     pthread_mutex_init(&h->lock, NULL);
     vm->memhp = h;
@@ -188,6 +270,7 @@ void memhp_destroy(struct vm *vm)
     free(h->slots);
     free(h->inserting);
     free(h->removing);
+    free(h->ejecting);
     free(h);
     vm->memhp = NULL;
 }
@@ -233,10 +316,15 @@ static int free_addr(const struct memory_hotplug *h, uint64_t size, uint64_t *ou
     return -ENOSPC;
 }
 
-int memhp_plug(struct vm *vm, const char *id, const struct memdev_spec *m, unsigned node,
+int memhp_plug(struct vm *vm, struct device *dev, const struct memdev_spec *m, unsigned node,
                uint64_t addr, int slot, bool hot, struct verr *err)
 {
+    const char *id = dev ? dev->cfg->id : NULL;
     struct memory_hotplug *h = vm->memhp;
+    if (!memhp_supported(vm))
+        return verr_set(
+            err, ENOTSUP,
+            "memory devices (e.g. for memory hotplug) are not supported by the machine");
     if (!h)
         return verr_set(err, EINVAL, "no slots where allocated, please specify the 'slots' option");
     unsigned nodes = vm->cfg->numa.nr_nodes ? vm->cfg->numa.nr_nodes : 1;
@@ -245,16 +333,12 @@ int memhp_plug(struct vm *vm, const char *id, const struct memdev_spec *m, unsig
                         "'DIMM property node has value %u' which exceeds the number of numa "
                         "nodes: %u",
                         node, nodes);
-    if (m->size % MEMHP_ALIGN)
-        return verr_set(err, EINVAL, "backend memory size must be multiple of 0x%llx",
-                        (unsigned long long)MEMHP_ALIGN);
-    uint64_t used = memhp_plugged(vm), room = vm->cfg->max_mem - vm->cfg->mem_size;
-    if (used + m->size > room)
-        return verr_set(err, ENOSPC,
-                        "not enough space, currently 0x%llx in use of total space for memory "
-                        "devices 0x%llx",
-                        (unsigned long long)used, (unsigned long long)room);
+    /* QEMU's order: the slot (pc_dimm_pre_plug), then the room and the alignment
+     * (memory_device_pre_plug), then the address. */
     pthread_mutex_lock(&h->lock);
+    uint64_t used = 0, room = vm->cfg->max_mem - vm->cfg->mem_size;
+    for (unsigned i = 0; i < h->nr_slots; i++)
+        used += h->slots[i].present ? h->slots[i].size : 0;
     int r = 0;
     if (slot >= 0 && (unsigned)slot >= h->nr_slots) {
         r = verr_set(err, EINVAL, "invalid slot number %d, valid range is [0-%u]", slot,
@@ -268,6 +352,14 @@ int memhp_plug(struct vm *vm, const char *id, const struct memdev_spec *m, unsig
         if (slot < 0)
             r = verr_set(err, ENOSPC, "no free slots left");
     }
+    if (r == 0 && used + m->size > room)
+        r = verr_set(err, ENOSPC,
+                     "not enough space, currently 0x%llx in use of total space for memory "
+                     "devices 0x%llx",
+                     (unsigned long long)used, (unsigned long long)room);
+    else if (r == 0 && m->size % MEMHP_ALIGN)
+        r = verr_set(err, EINVAL, "backend memory size must be multiple of 0x%llx",
+                     (unsigned long long)MEMHP_ALIGN);
     if (r == 0 && addr) {
         const struct memhp_dimm *d;
         if (addr % MEMHP_ALIGN)
@@ -305,16 +397,15 @@ int memhp_plug(struct vm *vm, const char *id, const struct memdev_spec *m, unsig
         munmap(host, m->size);
         return r;
     }
+    /* Devices reach it as RAM (their threads read the table as it changes: memory.h). The
+     * table has an entry for each slot (MEMHP_MAX_SLOTS), so it cannot be full. */
+    guest_mem_dimm_add(&vm->mem, addr, m->size, host);
     pthread_mutex_lock(&h->lock);
     struct memhp_dimm *d = &h->slots[slot];
     *d = (struct memhp_dimm){
-        true, id ? xstrdup(id) : NULL, xstrdup(m->id), addr, m->size, node, hot, host, ks};
+        true, id ? xstrdup(id) : NULL, xstrdup(m->id), addr, m->size, node, hot, host, ks, dev};
     h->inserting[slot] = hot;
     pthread_mutex_unlock(&h->lock);
-    /* Devices reach a cold-plugged DIMM as RAM. TODO(#16): a hot-plugged one needs
-     * guest_mem_ptr's readers (device threads) kept off the table while it changes. */
-    if (!hot && vm->mem.nr_dimms < GUEST_MEM_MAX_DIMMS)
-        vm->mem.dimms[vm->mem.nr_dimms++] = (struct guest_mem_region){addr, m->size, host};
     log_debug("memory hot-plug: DIMM %s (%s) in slot %d at 0x%llx, %llu MiB, node %u",
               id ? id : "(no id)", m->id, slot, (unsigned long long)addr,
               (unsigned long long)(m->size >> 20), node);
@@ -322,6 +413,37 @@ int memhp_plug(struct vm *vm, const char *id, const struct memdev_spec *m, unsig
     if (hot && vm->acpi_gpe)
         vm->acpi_gpe(vm->acpi_gpe_opaque, 3);
     return slot;
+}
+
+int memhp_unplug_request(struct vm *vm, const struct device *dev, struct verr *err)
+{
+    struct memory_hotplug *h = vm->memhp;
+    unsigned s = 0;
+    pthread_mutex_lock(&h->lock);
+    while (s < h->nr_slots && !(h->slots[s].present && h->slots[s].dev == dev))
+        s++;
+    if (s < h->nr_slots)
+        h->removing[s] = true;
+    pthread_mutex_unlock(&h->lock);
+    if (s == h->nr_slots)
+        return verr_set(err, ENOENT, "the DIMM is not in a slot");
+    /* The guest offlines the memory and ejects it (_EJ0), or keeps it: QEMU waits as well. */
+    if (vm->acpi_gpe)
+        vm->acpi_gpe(vm->acpi_gpe_opaque, 3);
+    return 0;
+}
+
+bool memhp_uses(struct vm *vm, const char *memdev)
+{
+    struct memory_hotplug *h = vm->memhp;
+    bool used = false;
+    if (!h)
+        return false;
+    pthread_mutex_lock(&h->lock);
+    for (unsigned i = 0; i < h->nr_slots && !used; i++)
+        used = h->slots[i].present && str_eq(h->slots[i].memdev, memdev);
+    pthread_mutex_unlock(&h->lock);
+    return used;
 }
 
 /* ---- QMP ---- */

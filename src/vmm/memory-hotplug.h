@@ -34,11 +34,16 @@
  * Where: pc and q35. microvm has no DIMMs ("memory devices (e.g. for memory
  * hotplug) are not supported by the machine", as QEMU).
  *
- * A cold-plugged DIMM is RAM to the devices (guest_mem_ptr reaches it).
+ * A DIMM, cold- or hot-plugged, is RAM to the devices (guest_mem_ptr reaches it).
  *
- * Limits (TODO(#16)): DIMMs block migration and savevm (pc-dimm has no state handlers); hot-plug
- * and unplug over QMP are not there yet: the block keeps the insert and remove events, and the
- * guest's eject of a DIMM is logged and ignored; a hugetlbfs DIMM's host mapping is not aligned to
+ * Hot-plug (QMP object-add of the backend, device_add pc-dimm): the DIMM is placed as a
+ * cold-plugged one, mapped into KVM with the vCPUs parked, its slot shows the insert event
+ * and GPE0 bit 3 is raised. Unplug (device_del): the remove event and the GPE; the guest's
+ * eject (status write, bit 3, from _EJ0) unmaps it, frees the slot and emits DEVICE_DELETED,
+ * for a cold-plugged DIMM too. _OST's status write emits ACPI_DEVICE_OST.
+ *
+ * Limits (TODO(#16)): DIMMs block migration and savevm (pc-dimm has no state handlers);
+ * query-acpi-ospm-status is not there; a hugetlbfs DIMM's host mapping is not aligned to
  * its huge page size.
  */
 #ifndef VIREO_VMM_MEMORY_HOTPLUG_H
@@ -53,6 +58,7 @@
 struct vm;
 struct qmp_server;
 struct dev_config;
+struct device;
 
 #define MEMHP_PORT              0x0a00
 #define MEMHP_LEN               24
@@ -69,6 +75,7 @@ struct memhp_dimm {
     bool hotplugged;
     uint8_t *host;
     int kvm_slot;
+    struct device *dev; /* the pc-dimm device, which leaves when the guest ejects it */
 };
 
 /* Whether the machine takes DIMMs (pc, q35). */
@@ -79,9 +86,15 @@ void memhp_region(const struct vm *vm, uint64_t *base, uint64_t *size);
 int memhp_init(struct vm *vm, struct verr *err);
 void memhp_destroy(struct vm *vm);
 
-/* Plugs a DIMM of backend m: slot < 0 and addr 0 choose them. Errors in QEMU's words. */
-int memhp_plug(struct vm *vm, const char *id, const struct memdev_spec *m, unsigned node,
+/* Plugs dev's DIMM of backend m: slot < 0 and addr 0 choose them. hot (device_add): the
+ * slot shows the insert event and GPE0 bit 3 tells the guest. Errors in QEMU's words. */
+int memhp_plug(struct vm *vm, struct device *dev, const struct memdev_spec *m, unsigned node,
                uint64_t addr, int slot, bool hot, struct verr *err);
+/* device_del: dev's slot shows the remove event and GPE0 bit 3 tells the guest; the DIMM
+ * leaves (dev_hotplug_remove, DEVICE_DELETED) when the guest ejects it. */
+int memhp_unplug_request(struct vm *vm, const struct device *dev, struct verr *err);
+/* Whether a DIMM's backend is memdev (object-del refuses it). */
+bool memhp_uses(struct vm *vm, const char *memdev);
 /* The bytes in DIMMs (query-memory-size-summary's plugged-memory). */
 uint64_t memhp_plugged(struct vm *vm);
 

@@ -12,8 +12,18 @@
  * must lie outside the e820's RAM (the guest learns of it only from ACPI)
  * and its first, middle and last words must hold data. memhp_dimms=K: K
  * slots hold a DIMM.
+ *
+ * Hot-plug (memhp_hot=N, memhp_unplug=M, memhp_wait_s= bounding each wait, 120
+ * by default): "# memhp: ready", then N times as an OS's driver does on GPE0
+ * bit 3 (MSCN): wait for a slot with the insert event, check the GPE's status
+ * bit (cleared by writing 1), "# memhp: inserted slot=S ...", clear the event,
+ * report _OST (event 1, status 0) and check the DIMM holds data. Then M times:
+ * wait for a slot with the remove event (device_del), clear it, _OST (event 3,
+ * status 0), eject it (_EJ0: status bit 3) and wait until the slot reads empty,
+ * "# memhp: ejected slot=S".
  */
 #include "guest.h"
+#include "lib/acpi.h"
 #include "lib/io.h"
 #include "lib/libc.h"
 #include "lib/paging.h"
@@ -127,6 +137,107 @@ static void test_memhp(struct guest *g, uint64_t slots)
         tap_ok(t, enabled == want, "memhp: %lu slots hold a DIMM (memhp_dimms=%lu)", enabled, want);
 }
 
+#define MEMHP_ENABLED 0x01
+#define MEMHP_INSERT  0x02
+#define MEMHP_REMOVE  0x04
+#define MEMHP_EJECT   0x08 /* write */
+
+/* The first slot whose status has a bit of mask, or ~0 when none did within wait_s seconds. */
+static uint32_t memhp_wait_event(uint16_t port, uint64_t slots, uint8_t mask, uint64_t wait_s)
+{
+    uint64_t start = rdtsc();
+    do {
+        for (uint32_t s = 0; s < slots; s++) {
+            outl(port + MEMHP_ADDR_LO, s);
+            if (inb(port + MEMHP_STATUS) & mask)
+                return s;
+        }
+        tsc_delay(TSC_SEC / 100);
+    } while (rdtsc() - start < wait_s * TSC_SEC);
+    return ~0u;
+}
+
+/* GPE0 status bit 3 (memory hot-plug) is set; the OS acknowledges it (write 1). */
+static void memhp_check_gpe(struct guest *g, const char *what)
+{
+    const struct acpi_table_ref *fadt = acpi_find(&g->acpi, "FACP");
+    uint16_t gpe0 = fadt && fadt->len >= 93
+                        ? (uint16_t) * (volatile uint32_t *)(uintptr_t)(fadt->addr + 80)
+                        : 0;
+    uint8_t sts = gpe0 ? inb(gpe0) : 0;
+    if (gpe0)
+        outb(gpe0, 0x08);
+    uint8_t after = gpe0 ? inb(gpe0) : 0;
+    tap_ok(&g->tap, gpe0 && (sts & 0x08) && !(after & 0x08),
+           "memhp: %s: GPE0 status bit 3 was set, and cleared by writing 1 (0x%x, 0x%x)", what, sts,
+           after);
+}
+
+static void memhp_ost(uint16_t port, uint32_t event, uint32_t status)
+{
+    outl(port + MEMHP_ADDR_HI, event);
+    outl(port + MEMHP_SIZE_LO, status);
+}
+
+static void test_memhp_hot(struct guest *g, uint64_t slots)
+{
+    struct tap *t = &g->tap;
+    uint64_t port64 = 0x0a00, hot = 0, unplug = 0, wait_s = 120;
+    param_u64(g, "memhp_port", false, true, &port64);
+    param_u64(g, "memhp_hot", false, false, &hot);
+    param_u64(g, "memhp_unplug", false, false, &unplug);
+    param_u64(g, "memhp_wait_s", false, false, &wait_s);
+    uint16_t port = (uint16_t)port64;
+    if (!hot && !unplug)
+        return;
+    tap_diag(t, "memhp: ready");
+    for (uint64_t round = 1; round <= hot; round++) {
+        uint32_t s = memhp_wait_event(port, slots, MEMHP_INSERT, wait_s);
+        if (!tap_ok(t, s != ~0u, "memhp: an insert event arrived (round %lu)", round))
+            return;
+        uint64_t addr = inl(port + MEMHP_ADDR_LO) | (uint64_t)inl(port + MEMHP_ADDR_HI) << 32;
+        uint64_t size = inl(port + MEMHP_SIZE_LO) | (uint64_t)inl(port + MEMHP_SIZE_HI) << 32;
+        uint32_t node = inl(port + MEMHP_PROXIMITY);
+        tap_diag(t, "memhp: inserted slot=%u addr=0x%lx size=0x%lx node=%u", s, addr, size, node);
+        memhp_check_gpe(g, "insert");
+        outb(port + MEMHP_STATUS, MEMHP_INSERT); /* clear the event, as MSCN does */
+        uint8_t st = inb(port + MEMHP_STATUS);
+        tap_ok(t, st == MEMHP_ENABLED, "memhp: slot %u enabled, insert event cleared (0x%x)", s,
+               st);
+        memhp_ost(port, 1, 0); /* _OST: insert, success */
+        bool ok = size != 0;
+        for (unsigned k = 0; k < 3 && ok; k++) {
+            uint64_t a = (addr + (size - 8) / 2 * k) & ~7ull;
+            ok = paging_map_high(a) && probe(a);
+        }
+        tap_ok(t, ok, "memhp: slot %u's hot-plugged DIMM (%lu MiB) holds data", s, size >> 20);
+    }
+    for (uint64_t round = 1; round <= unplug; round++) {
+        uint32_t s = memhp_wait_event(port, slots, MEMHP_REMOVE, wait_s);
+        if (!tap_ok(t, s != ~0u, "memhp: a remove request arrived (round %lu)", round))
+            return;
+        tap_diag(t, "memhp: remove request slot=%u", s);
+        memhp_check_gpe(g, "remove");
+        outb(port + MEMHP_STATUS, MEMHP_REMOVE);
+        uint8_t st = inb(port + MEMHP_STATUS);
+        tap_ok(t, st == MEMHP_ENABLED, "memhp: slot %u still enabled, remove event cleared (0x%x)",
+               s, st);
+        memhp_ost(port, 3, 0); /* _OST: eject request, success */
+        outb(port + MEMHP_STATUS, MEMHP_EJECT);
+        uint64_t start = rdtsc();
+        while ((st = inb(port + MEMHP_STATUS)) & MEMHP_ENABLED) {
+            if (rdtsc() - start > wait_s * TSC_SEC)
+                break;
+            tsc_delay(TSC_SEC / 100);
+            outl(port + MEMHP_ADDR_LO, s);
+        }
+        uint64_t size = inl(port + MEMHP_SIZE_LO) | (uint64_t)inl(port + MEMHP_SIZE_HI) << 32;
+        if (tap_ok(t, !(st & MEMHP_ENABLED) && !size,
+                   "memhp: slot %u reads empty after the eject (0x%x)", s, st))
+            tap_diag(t, "memhp: ejected slot=%u", s);
+    }
+}
+
 void test_mem(struct guest *g)
 {
     struct tap *t = &g->tap;
@@ -202,6 +313,8 @@ void test_mem(struct guest *g)
     tap_ok(t, probed > 0 && bad == 0, "mem: %u sampled words across usable RAM hold data", probed);
 
     uint64_t slots;
-    if (param_u64(g, "memhp_slots", false, false, &slots))
+    if (param_u64(g, "memhp_slots", false, false, &slots)) {
         test_memhp(g, slots);
+        test_memhp_hot(g, slots);
+    }
 }

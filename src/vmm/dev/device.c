@@ -696,6 +696,33 @@ int dev_hotplug_add(struct vm *vm, struct dev_config *c, struct verr *err)
         if (c->id && all[i]->id && str_eq(c->id, all[i]->id))
             r = verr_set(err, EEXIST, "Duplicate device ID '%s'", c->id);
     bool scsi = t->bus == DEV_BUS_SCSI; /* scsi-hd/scsi-cd onto a controller's bus */
+    /* A system-bus type with its own hot-plug (pc-dimm into the machine's memory slots): it
+     * plugs itself in create (c->hotplugged) and is its own owner for device_del. */
+    bool self = t->bus == DEV_BUS_SYSTEM && t->hotplug_check && t->unplug;
+    if (r == 0 && self && (r = t->hotplug_check(NULL, err)) == 0)
+        r = t->finish ? t->finish(c, all, n + 1, err) : 0;
+    if (self) {
+        free(all);
+        if (r == 0) {
+            vm_quiesce(vm);
+            d = create_one(vm, c, NULL, err);
+            if (d) {
+                if (vm->nr_devices == vm->devices_cap) {
+                    vm->devices_cap *= 2;
+                    vm->devices = xrealloc(vm->devices, vm->devices_cap * sizeof(*vm->devices));
+                }
+                vm->devices[vm->nr_devices++] = d;
+            }
+            vm_unquiesce(vm);
+            r = d ? 0 : -EINVAL;
+        }
+        if (r < 0) {
+            dev_config_free(c);
+            return r;
+        }
+        log_info("hot-plugged %s%s%s", t->name, c->id ? " id=" : "", c->id ? c->id : "");
+        return 0;
+    }
     if (r == 0 && t->bus != DEV_BUS_PCI && !scsi)
         r = verr_set(err, EINVAL, "Device '%s' can not be hotplugged on this machine", t->name);
     if (r == 0 && t->child_bus != DEV_BUS_SYSTEM)
@@ -745,6 +772,8 @@ int dev_hotplug_add(struct vm *vm, struct dev_config *c, struct verr *err)
 
 int dev_hotplug_del(struct vm *vm, struct device *dev, struct verr *err)
 {
+    if (dev->type->bus == DEV_BUS_SYSTEM && dev->type->hotplug_check && dev->type->unplug)
+        return dev->type->unplug(dev, dev, err); /* its own owner (dev_hotplug_add) */
     struct device *owner = dev->type->bus == DEV_BUS_SCSI && dev->cfg->parent
                                ? dev_find_config(vm, dev->cfg->parent)
                                : pci_owner(vm, dev->cfg);

@@ -85,7 +85,12 @@ static int qmp_device_add(struct qmp_session *ss, struct json_object *args,
         return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
     }
     if (dev_hotplug_add(vm, c, &e) < 0) /* takes c over */
-        return qmp_error_set(err, QMP_ERROR_GENERIC, "%s", verr_msg(&e));
+        /* pc-dimm's memdev= naming no backend: QEMU's link property says DeviceNotFound */
+        return qmp_error_set(err,
+                             str_eq(driver, "pc-dimm") && e.code == ENOENT
+                                 ? QMP_ERROR_DEVICE_NOT_FOUND
+                                 : QMP_ERROR_GENERIC,
+                             "%s", verr_msg(&e));
     return 0;
 }
 

@@ -3,7 +3,9 @@
  * plugged as a DIMM into one of -m's slots, in the device-memory region
  * above RAM, which the guest finds through ACPI (memory-hotplug.h has the
  * slots, the region and the register block; this file is the -device).
- * -device pc-dimm,id=ID,memdev=BACKEND[,node=N][,addr=A][,slot=S].
+ * -device pc-dimm,id=ID,memdev=BACKEND[,node=N][,addr=A][,slot=S]; QMP device_add
+ * with the same properties plugs one into a running VM, device_del asks the guest to
+ * eject it (memory-hotplug.h has the flow).
  */
 #include "util/mem.h"
 #include "util/str.h"
@@ -48,6 +50,8 @@ static int pc_dimm_create(struct device *dev, struct verr *err)
     struct vm *vm = dev->vm;
     const struct numa_config *nc = &vm->cfg->numa;
     const struct memdev_spec *m = NULL;
+    if (dev->cfg->hotplugged && !memhp_supported(vm)) /* microvm: as QEMU's device_add */
+        return verr_set(err, ENOTSUP, "Device 'pc-dimm' can not be hotplugged on this machine");
     for (unsigned i = 0; i < nc->nr_memdevs && !m; i++)
         if (str_eq(nc->memdevs[i].id, o->memdev))
             m = &nc->memdevs[i];
@@ -62,11 +66,24 @@ static int pc_dimm_create(struct device *dev, struct verr *err)
     }
     if (busy)
         return verr_set(err, EBUSY, "can't use already busy memdev: %s", o->memdev);
-    int slot = memhp_plug(vm, dev->cfg->id, m, o->node, o->addr,
-                          o->slot == SLOT_AUTO ? -1 : (int)o->slot, false, err);
+    int slot = memhp_plug(vm, dev, m, o->node, o->addr, o->slot == SLOT_AUTO ? -1 : (int)o->slot,
+                          dev->cfg->hotplugged, err);
     if (slot < 0)
         return slot;
     return 0;
+}
+
+/* device_add: the machine's memory slots take it (the DIMM plugs itself: it is its own owner). */
+static int pc_dimm_hotplug_check(struct device *owner, struct verr *err)
+{
+    (void)owner, (void)err;
+    return 0;
+}
+
+static int pc_dimm_unplug(struct device *owner, struct device *child, struct verr *err)
+{
+    (void)owner;
+    return memhp_unplug_request(child->vm, child, err);
 }
 
 static const struct dev_prop pc_dimm_props[] = {
@@ -91,6 +108,8 @@ const struct dev_type pc_dimm_type = {
     .opts_size = sizeof(struct pc_dimm_opts),
     .check = pc_dimm_check,
     .create = pc_dimm_create,
+    .hotplug_check = pc_dimm_hotplug_check,
+    .unplug = pc_dimm_unplug,
     /* save NULL: a VM with DIMMs cannot migrate or savevm yet (TODO(#16): the DIMMs' RAM in
      * the stream, state/ram.c). Their memory is memhp's, unmapped by memhp_destroy. */
 };

@@ -167,12 +167,37 @@ void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
         if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
             return r->host + (gpa - r->gpa);
     }
-    for (unsigned i = 0; i < gm->nr_dimms; i++) {
+    unsigned n = __atomic_load_n(&gm->nr_dimms, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++) {
         const struct guest_mem_region *r = &gm->dimms[i];
-        if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
+        uint64_t size = __atomic_load_n(&r->size, __ATOMIC_ACQUIRE);
+        if (size && gpa >= r->gpa && gpa - r->gpa <= size && len <= size - (gpa - r->gpa))
             return r->host + (gpa - r->gpa);
     }
     return NULL;
+}
+
+int guest_mem_dimm_add(struct guest_mem *gm, uint64_t gpa, uint64_t size, uint8_t *host)
+{
+    unsigned i = 0;
+    while (i < gm->nr_dimms && gm->dimms[i].size)
+        i++;
+    if (i == GUEST_MEM_MAX_DIMMS)
+        return -ENOSPC;
+    struct guest_mem_region *r = &gm->dimms[i];
+    r->gpa = gpa;
+    r->host = host;
+    __atomic_store_n(&r->size, size, __ATOMIC_RELEASE);
+    if (i == gm->nr_dimms)
+        __atomic_store_n(&gm->nr_dimms, i + 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+void guest_mem_dimm_del(struct guest_mem *gm, uint64_t gpa)
+{
+    for (unsigned i = 0; i < gm->nr_dimms; i++)
+        if (gm->dimms[i].size && gm->dimms[i].gpa == gpa)
+            __atomic_store_n(&gm->dimms[i].size, 0, __ATOMIC_RELEASE);
 }
 
 uint64_t guest_mem_low_end(const struct guest_mem *gm)

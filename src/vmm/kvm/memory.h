@@ -39,9 +39,12 @@ struct guest_mem {
     bool file_mapped;
     unsigned nr_regions;
     struct guest_mem_region regions[2];
-    /* Cold-plugged DIMMs (vmm/memory-hotplug.h): RAM in mappings of their own, which
-     * guest_mem_ptr reaches (devices' DMA, xp) and nothing else walks (they are not in the
-     * e820, and a VM with DIMMs does not migrate). Set before the vCPUs run. */
+    /* DIMMs (vmm/memory-hotplug.h): RAM in mappings of their own, which guest_mem_ptr
+     * reaches (devices' DMA, xp). They are not in the e820. Device threads read the table
+     * while the main thread plugs and unplugs: entries never move, an entry is filled before
+     * its size (or nr_dimms) is published with a release store, and an unplugged entry's size
+     * becomes 0 (a free entry, used again by the next plug). Change them only through
+     * guest_mem_dimm_add/_del (main thread, vCPUs quiesced). */
     unsigned nr_dimms;
     struct guest_mem_region dimms[GUEST_MEM_MAX_DIMMS];
     /* Live migration's record of pages the VMM itself writes (devices' DMA into guest RAM,
@@ -71,6 +74,11 @@ void guest_mem_layout(struct guest_mem *gm, uint8_t *host, uint64_t size);
 void guest_mem_layout_split(struct guest_mem *gm, uint8_t *host, uint64_t size, uint64_t low_max,
                             uint64_t low_split);
 void guest_mem_destroy(struct guest_mem *gm);
+
+/* A DIMM's RAM at gpa (size bytes at host) becomes reachable; -ENOSPC when the table is full. */
+int guest_mem_dimm_add(struct guest_mem *gm, uint64_t gpa, uint64_t size, uint8_t *host);
+/* The DIMM at gpa is not reachable any more (its entry free again). */
+void guest_mem_dimm_del(struct guest_mem *gm, uint64_t gpa);
 
 /* Host pointer for [gpa, gpa+len) if it lies entirely inside one RAM region, else NULL. */
 void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
