@@ -127,7 +127,7 @@ static void test_numa(void)
         {"-numa", "dist,src=0,dst=0,val=10", "Source/Destination NUMA node is missing"},
         {"-numa", "node,cpus=0-7", "CPU index (1) should be smaller than maxcpus (1)"},
         {"-numa", "cpu,node-id=0", "Invalid node-id=0, NUMA node must be created first"},
-        {"-numa", "hmat-lb,initiator=0", "is not supported"},
+        {"-numa", "hmat-lb,initiator=0", "enable it with -machine hmat=on"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         r = PARSE(&c, &err, "-kernel", "k", (char *)bad[i][0], (char *)bad[i][1]);
