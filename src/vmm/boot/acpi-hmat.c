@@ -30,6 +30,8 @@ static uint32_t lb_len(unsigned nr_ini, unsigned nr_tgt)
 
 uint32_t acpi_hmat_len(const struct numa_config *nc)
 {
+    /* TODO: QEMU also gives an HMAT for the one implicit node of -m slots without -numa
+     * (its MPDA: node 0, initiator 0); vireo-vmm's SRAT has that node but no HMAT. */
     if (!nc || !nc->hmat || !nc->nr_nodes)
         return 0;
     unsigned list[NUMA_MAX_NODES], nr_ini = initiators(nc, list);
