@@ -30,10 +30,10 @@ static uint32_t lb_len(unsigned nr_ini, unsigned nr_tgt)
 
 uint32_t acpi_hmat_len(const struct numa_config *nc)
 {
-    /* TODO: QEMU also gives an HMAT for the one implicit node of -m slots without -numa
-     * (its MPDA: node 0, initiator 0); vireo-vmm's SRAT has that node but no HMAT. */
-    if (!nc || !nc->hmat || !nc->nr_nodes)
+    if (!nc || !nc->hmat)
         return 0;
+    if (!nc->nr_nodes) /* the SRAT's one implicit node of -m slots: an MPDA, its own initiator */
+        return 36 + 4 + MPDA_LEN;
     unsigned list[NUMA_MAX_NODES], nr_ini = initiators(nc, list);
     uint32_t len = 36 + 4 + MPDA_LEN * nc->nr_nodes;
     for (unsigned h = 0; h < NUMA_HMAT_LEVELS; h++)
@@ -83,6 +83,11 @@ static uint8_t *put_lb(const struct numa_config *nc, unsigned h, unsigned t, con
 void acpi_hmat_fill(const struct numa_config *nc, uint8_t *t)
 {
     uint8_t *p = t + 36 + 4; /* header, reserved */
+    if (!nc->nr_nodes) {
+        put32(p + 4, MPDA_LEN);
+        put16(p + 8, 1); /* node 0 with all vCPUs: initiator 0 */
+        return;
+    }
     for (unsigned n = 0; n < nc->nr_nodes; n++, p += MPDA_LEN) {
         /* ACPI 6.3 Table 5-145: type 0; flag 1 when the initiator's domain is valid. */
         unsigned ini = nc->nodes[n].initiator;

@@ -12,8 +12,9 @@
 
 #define ACPI_HMAT_REVISION 2
 
-/* The table's length with its 36-byte header, 0 when there is none (hmat off, or no
- * -numa node: as QEMU, the HMAT comes with the SRAT of the nodes). */
+/* The table's length with its 36-byte header, 0 when there is none (hmat off). As QEMU's,
+ * the HMAT comes with the SRAT: call it only when there is one (-numa node, or -m slots'
+ * one implicit node, which the HMAT then describes as its own initiator). */
 uint32_t acpi_hmat_len(const struct numa_config *nc);
 /* Writes the table's body (from byte 36, after the header the caller writes) into t,
  * which has acpi_hmat_len() zeroed bytes. */

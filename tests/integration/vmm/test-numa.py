@@ -194,6 +194,19 @@ for machine in ("q35", "microvm"):
     tap.check(rc == 0 and hmat == HMAT_H1_LINES, "%s,hmat=on: the same HMAT" % machine,
               "\n".join(["want:"] + HMAT_H1_LINES + ["got:"] + hmat + [out[-1500:]]))
 
+# -m slots without -numa: QEMU's one implicit node (SRAT) has an HMAT too.
+hm = []
+for vmm in (VMM, QEMU):
+    cmd = [sys.executable, RUN_GUEST, "--vmm", vmm + " -M pc,hmat=on", "--kernel", GUEST,
+           "--mem", "128M", "--extra", "-m 128M,slots=2,maxmem=1G", "--append", "tests=numa",
+           "--timeout", "150"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    hm.append((p.returncode, [l for l in p.stdout.splitlines() if l.startswith("# numa: hmat")],
+               p.stdout[-1500:] + p.stderr[-1500:]))
+tap.check(hm[0][0] == 0 and hm[0][1] == hm[1][1] == [
+    "# numa: hmat revision 2", "# numa: hmat node 0 initiator 0"],
+    "-m slots,hmat=on without -numa: the implicit node's HMAT, as QEMU's", hm)
+
 
 def start_paused(vmm, opts, sock):
     cmd = shlex.split(vmm) + shlex.split(opts) + [
