@@ -507,6 +507,11 @@ static int opt_machine(struct vmm_config *cfg, const char *opt, const char *arg,
             int r = opt_accel(cfg, opt, item + 6, err);
             if (r < 0)
                 return r;
+        } else if (str_starts_with(item, "hmat=")) {
+            /* The ACPI HMAT (guest-numa.h): what -numa's initiator=, hmat-lb and hmat-cache
+             * describe. */
+            if (cli_parse_bool(item + 5, &cfg->numa.hmat) < 0)
+                return verr_set(err, EINVAL, "Parameter 'hmat' expects 'on' or 'off'");
         } else {
             if (eq)
                 *eq = '\0';
@@ -1170,8 +1175,12 @@ const char *cli_help_text(void)
            "         [,hugetlb=on|off][,hugetlbsize=SIZE] and the options above: an anonymous\n"
            "                              file (memfd_create), shared by default\n"
            "  -numa node[,nodeid=N][,cpus=A[-B]][,memdev=ID]   a guest NUMA node (ACPI SRAT)\n"
+           "         [,initiator=N (with -M hmat=on)]\n"
            "  -numa dist,src=N,dst=M,val=D                     node distances (ACPI SLIT)\n"
            "  -numa cpu,node-id=N[,socket-id=S][,core-id=C][,thread-id=T]\n"
+           "  -numa hmat-lb,initiator=N,target=M,hierarchy=H,data-type=T,latency=NS|bandwidth=B\n"
+           "  -numa hmat-cache,node-id=N,size=S,level=L,associativity=A,policy=P,line=L\n"
+           "                              the ACPI HMAT (-M ...,hmat=on): as QEMU 7.2\n"
            "  -device "
            "virtio-blk-pci,drive=ID[,serial=S][,num-queues=N][,share-rw=on][,iothread=ID]\n"
            "  -device virtio-scsi-pci[,id=ID][,num_queues=N]   a SCSI bus ID.0\n"

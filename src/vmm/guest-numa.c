@@ -16,6 +16,10 @@
 #define HOLE_640K_END   0x100000ull
 #define HIGH_START      (1ull << 32)
 
+#define HMAT_DISABLED                                                                              \
+    "ACPI Heterogeneous Memory Attribute Table (HMAT) is disabled, enable it with -machine "       \
+    "hmat=on before using any of hmat specific options"
+
 const char *memdev_policy_name(enum memdev_policy p)
 {
     switch (p) {
@@ -198,11 +202,24 @@ static bool cpu_isset(const uint64_t *set, unsigned i)
     return set[i / 64] >> (i % 64) & 1;
 }
 
+/* With the HMAT, a node with a vCPU is its own initiator (QEMU 7.2: set when a vCPU is put
+ * on the node, refused if initiator= names another node). */
+static int cpu_node_initiator(unsigned node, unsigned *initiator, struct verr *err)
+{
+    if (*initiator != NUMA_HMAT_NO_INITIATOR && *initiator != node)
+        return verr_set(err, EINVAL, "The initiator of CPU NUMA node %u should be itself (got %u)",
+                        node, *initiator);
+    *initiator = node;
+    return 0;
+}
+
 static int parse_node(struct numa_config *nc, char *cur, unsigned max_cpus, struct verr *err)
 {
     const char *v;
     char *item;
     int nodeid = -1, memdev = -1;
+    unsigned initiator = NUMA_HMAT_NO_INITIATOR;
+    bool have_initiator = false, have_cpus = false;
     uint64_t cpus[(NUMA_MAX_CPUS + 63) / 64] = {0};
     while ((item = cli_next_item(&cur))) {
         if (cli_prop(item, "nodeid", &v)) {
@@ -223,6 +240,7 @@ static int parse_node(struct numa_config *nc, char *cur, unsigned max_cpus, stru
                                 lo > max_cpus ? lo : max_cpus, max_cpus);
             for (unsigned c = lo; c <= hi; c++)
                 cpu_set(cpus, c);
+            have_cpus = true;
         } else if (cli_prop(item, "memdev", &v)) {
             memdev = find_memdev(nc, v);
             if (memdev < 0)
@@ -232,7 +250,9 @@ static int parse_node(struct numa_config *nc, char *cur, unsigned max_cpus, stru
                             "Parameter -numa node,mem is not supported by this "
                             "machine type; use -numa node,memdev instead");
         } else if (cli_prop(item, "initiator", &v)) {
-            return verr_set(err, ENOTSUP, "initiator= (ACPI HMAT) is not supported");
+            if (str_to_uint(v, 10, &initiator) < 0 || initiator > 0xffff)
+                return verr_set(err, EINVAL, "Parameter 'initiator' expects uint16_t");
+            have_initiator = true;
         } else {
             return verr_set(err, EINVAL, "Invalid parameter '%.*s'", (int)strcspn(item, "="), item);
         }
@@ -244,6 +264,13 @@ static int parse_node(struct numa_config *nc, char *cur, unsigned max_cpus, stru
     struct numa_node_spec *n = &nc->nodes[nodeid];
     if (n->present)
         return verr_set(err, EINVAL, "Duplicate NUMA nodeid: %d", nodeid);
+    if (have_initiator && !nc->hmat)
+        return verr_set(err, EINVAL, "%s", HMAT_DISABLED);
+    if (have_initiator && initiator >= NUMA_HMAT_NO_INITIATOR)
+        return verr_set(err, EINVAL, "The initiator id %u expects an integer between 0 and %d",
+                        initiator, NUMA_HMAT_NO_INITIATOR - 1);
+    if (nc->hmat && have_cpus && cpu_node_initiator((unsigned)nodeid, &initiator, err) < 0)
+        return -EINVAL;
     for (unsigned c = 0; c < max_cpus; c++)
         for (unsigned k = 0; cpu_isset(cpus, c) && k < NUMA_MAX_NODES; k++)
             if (nc->nodes[k].present && cpu_isset(nc->nodes[k].cpus, c))
@@ -252,6 +279,8 @@ static int parse_node(struct numa_config *nc, char *cur, unsigned max_cpus, stru
         return verr_set(err, EINVAL, "memory backend '%s' is already used by node %d",
                         nc->memdevs[memdev].id, nc->memdevs[memdev].node);
     n->present = true;
+    n->has_cpu = have_cpus;
+    n->initiator = initiator;
     n->memdev = memdev;
     memcpy(n->cpus, cpus, sizeof(cpus));
     if (memdev >= 0)
@@ -341,9 +370,263 @@ static int parse_cpu(struct numa_config *nc, char *cur, struct verr *err)
         return verr_set(err, EINVAL, "Missing mandatory node-id property");
     if (o.node >= NUMA_MAX_NODES || !nc->nodes[o.node].present)
         return verr_set(err, EINVAL, "Invalid node-id=%u, NUMA node must be created first", o.node);
+    int r = nc->hmat ? cpu_node_initiator(o.node, &nc->nodes[o.node].initiator, err) : 0;
+    if (r < 0)
+        return r;
     if (nc->nr_cpu_opts == NUMA_MAX_CPUS)
         return verr_set(err, ENOSPC, "too many -numa cpu options");
     nc->cpu_opts[nc->nr_cpu_opts++] = o;
+    nc->nodes[o.node].has_cpu = true;
+    return 0;
+}
+
+/* The index of v among names, or -1. */
+static int enum_index(const char *v, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (str_eq(v, names[i]))
+            return i;
+    return -1;
+}
+
+/* Gathers KEY=VALUE items by the keys given (the last of a repeated key wins); an unknown
+ * key is refused after the values are checked, as QEMU's options visitor does, so *unknown
+ * keeps the first one. */
+static void collect(char *cur, const char *const *keys, const char **vals, int n,
+                    const char **unknown)
+{
+    char *item;
+    const char *v;
+    *unknown = NULL;
+    while ((item = cli_next_item(&cur))) {
+        int k = -1;
+        for (int i = 0; i < n && k < 0; i++)
+            if (cli_prop(item, keys[i], &v))
+                k = i;
+        if (k >= 0)
+            vals[k] = v;
+        else if (!*unknown)
+            *unknown = item;
+    }
+}
+
+static int invalid_param(const char *item, struct verr *err)
+{
+    return verr_set(err, EINVAL, "Invalid parameter '%.*s'", (int)strcspn(item, "="), item);
+}
+
+static int lb_latency(struct numa_config *nc, struct numa_hmat_lb *lb, unsigned ini, unsigned tgt,
+                      uint64_t latency, struct verr *err)
+{
+    for (unsigned i = 0; i < lb->nr_entries; i++)
+        if (lb->entries[i].initiator == ini && lb->entries[i].target == tgt)
+            return verr_set(err, EEXIST,
+                            "Duplicate configuration of the latency for initiator=%u and "
+                            "target=%u",
+                            ini, tgt);
+    if (!lb->base)
+        lb->base = UINT64_MAX;
+    if (!latency)
+        return 0;
+    /* The base is the largest power of ten dividing every latency; the entries (latency /
+     * base) must fit in 16 bits. As QEMU, the bound is checked against the base before this
+     * latency. */
+    uint64_t unit = 1, rest = latency;
+    while (rest % 10 == 0) {
+        rest /= 10;
+        unit *= 10;
+    }
+    if (unit > lb->base)
+        unit = lb->base;
+    uint64_t max = latency / lb->base;
+    if (max < lb->range)
+        max = lb->range;
+    if (max >= UINT16_MAX)
+        return verr_set(err, ERANGE,
+                        "Latency %llu between initiator=%u and target=%u should not differ "
+                        "from previously entered min or max values on more than %d",
+                        (unsigned long long)latency, ini, tgt, UINT16_MAX - 1);
+    lb->base = unit;
+    lb->range = max;
+    nc->nodes[tgt].lb_given |= 1;
+    return 0;
+}
+
+static int lb_bandwidth(struct numa_config *nc, struct numa_hmat_lb *lb, unsigned ini, unsigned tgt,
+                        uint64_t bw, struct verr *err)
+{
+    if (bw % (1ull << 20))
+        return verr_set(err, EINVAL,
+                        "Bandwidth %llu between initiator=%u and target=%u should be 1MB "
+                        "aligned",
+                        (unsigned long long)bw, ini, tgt);
+    for (unsigned i = 0; i < lb->nr_entries; i++)
+        if (lb->entries[i].initiator == ini && lb->entries[i].target == tgt)
+            return verr_set(err, EEXIST,
+                            "Duplicate configuration of the bandwidth for initiator=%u and "
+                            "target=%u",
+                            ini, tgt);
+    if (!lb->base)
+        lb->base = 1;
+    if (!bw)
+        return 0;
+    /* The base is the lowest bit set in any bandwidth; all of them must fit 16 bits above
+     * it. */
+    uint64_t bits = lb->range | bw;
+    int first = __builtin_ctzll(bits), last = 64 - __builtin_clzll(bits);
+    uint64_t unit = 1ull << first;
+    if (last - first > 16 || bw / unit >= UINT16_MAX)
+        return verr_set(err, ERANGE,
+                        "Bandwidth %llu between initiator=%u and target=%u should not differ "
+                        "from previously entered values on more than %d",
+                        (unsigned long long)bw, ini, tgt, UINT16_MAX - 1);
+    lb->base = unit;
+    lb->range = bits;
+    nc->nodes[tgt].lb_given |= 2;
+    return 0;
+}
+
+/* -numa hmat-lb: QEMU 7.2's checks, in its order and words. */
+static int parse_hmat_lb(struct numa_config *nc, char *cur, struct verr *err)
+{
+    static const char *const keys[] = {"initiator", "target",  "hierarchy",
+                                       "data-type", "latency", "bandwidth"};
+    static const char *const hier_names[] = {"memory", "first-level", "second-level",
+                                             "third-level"};
+    static const char *const type_names[] = {"access-latency", "read-latency",
+                                             "write-latency",  "access-bandwidth",
+                                             "read-bandwidth", "write-bandwidth"};
+    const char *val[6] = {NULL}, *unknown;
+    collect(cur, keys, val, 6, &unknown);
+    unsigned ids[2];
+    for (int i = 0; i < 2; i++) {
+        if (!val[i])
+            return verr_set(err, EINVAL, "Parameter '%s' is missing", keys[i]);
+        if (str_to_uint(val[i], 10, &ids[i]) < 0 || ids[i] > 0xffff)
+            return verr_set(err, EINVAL, "Parameter '%s' expects uint16_t", keys[i]);
+    }
+    int sel[2];
+    for (int i = 0; i < 2; i++) {
+        if (!val[2 + i])
+            return verr_set(err, EINVAL, "Parameter '%s' is missing", keys[2 + i]);
+        sel[i] = i == 0 ? enum_index(val[2], hier_names, NUMA_HMAT_LEVELS)
+                        : enum_index(val[3], type_names, NUMA_HMAT_TYPES);
+        if (sel[i] < 0)
+            return verr_set(err, EINVAL, "Parameter '%s' does not accept value '%s'", keys[2 + i],
+                            val[2 + i]);
+    }
+    uint64_t latency = 0, bandwidth = 0;
+    if (val[4] && str_to_u64(val[4], 10, &latency) < 0)
+        return verr_set(err, EINVAL, "Parameter 'latency' expects a uint64 value");
+    if (val[5] && str_parse_size(val[5], 1, &bandwidth) < 0)
+        return verr_set(err, EINVAL,
+                        "Parameter 'bandwidth' expects a non-negative number below 2^64");
+    if (unknown)
+        return invalid_param(unknown, err);
+    unsigned ini = ids[0], tgt = ids[1];
+    if (ini > nc->nr_nodes)
+        return verr_set(err, EINVAL, "Invalid initiator=%u, it should be less than %u", ini,
+                        nc->nr_nodes);
+    if (tgt > nc->nr_nodes)
+        return verr_set(err, EINVAL, "Invalid target=%u, it should be less than %u", tgt,
+                        nc->nr_nodes);
+    if (ini >= NUMA_MAX_NODES || !nc->nodes[ini].has_cpu)
+        return verr_set(err, EINVAL, "Invalid initiator=%u, it isn't an initiator proximity domain",
+                        ini);
+    if (tgt >= NUMA_MAX_NODES || !nc->nodes[tgt].present)
+        return verr_set(err, EINVAL, "The target=%u should point to an existing node", tgt);
+    struct numa_hmat_lb *lb = &nc->hmat_lb[sel[0]][sel[1]];
+    uint64_t data;
+    int r;
+    if (sel[1] <= 2) {
+        if (!val[4])
+            return verr_set(err, EINVAL, "Missing 'latency' option");
+        if (val[5])
+            return verr_set(err, EINVAL,
+                            "Invalid option 'bandwidth' since the data type is latency");
+        r = lb_latency(nc, lb, ini, tgt, latency, err);
+        data = latency;
+    } else {
+        if (!val[5])
+            return verr_set(err, EINVAL, "Missing 'bandwidth' option");
+        if (val[4])
+            return verr_set(err, EINVAL,
+                            "Invalid option 'latency' since the data type is bandwidth");
+        r = lb_bandwidth(nc, lb, ini, tgt, bandwidth, err);
+        data = bandwidth;
+    }
+    if (r < 0)
+        return r;
+    lb->entries = xrealloc(lb->entries, (lb->nr_entries + 1) * sizeof(*lb->entries));
+    lb->entries[lb->nr_entries++] = (struct numa_hmat_lb_entry){ini, tgt, data};
+    return 0;
+}
+
+/* -numa hmat-cache: QEMU 7.2's checks, in its order and words. */
+static int parse_hmat_cache(struct numa_config *nc, char *cur, struct verr *err)
+{
+    static const char *const keys[] = {"node-id",       "size",   "level",
+                                       "associativity", "policy", "line"};
+    static const char *const assoc_names[] = {"none", "direct", "complex"};
+    static const char *const policy_names[] = {"none", "write-back", "write-through"};
+    const char *val[6] = {NULL}, *unknown;
+    collect(cur, keys, val, 6, &unknown);
+    for (int i = 0; i < 6; i++)
+        if (!val[i])
+            return verr_set(err, EINVAL, "Parameter '%s' is missing", keys[i]);
+    unsigned node, level, line;
+    uint64_t size;
+    if (str_to_uint(val[0], 10, &node) < 0)
+        return verr_set(err, EINVAL, "Parameter 'node-id' expects uint32_t");
+    if (str_parse_size(val[1], 1, &size) < 0)
+        return verr_set(err, EINVAL, "Parameter 'size' expects a non-negative number below 2^64");
+    if (str_to_uint(val[2], 10, &level) < 0 || level > 0xff)
+        return verr_set(err, EINVAL, "Parameter 'level' expects uint8_t");
+    int assoc = enum_index(val[3], assoc_names, 3), policy = enum_index(val[4], policy_names, 3);
+    if (assoc < 0)
+        return verr_set(err, EINVAL, "Parameter 'associativity' does not accept value '%s'",
+                        val[3]);
+    if (policy < 0)
+        return verr_set(err, EINVAL, "Parameter 'policy' does not accept value '%s'", val[4]);
+    if (str_to_uint(val[5], 10, &line) < 0 || line > 0xffff)
+        return verr_set(err, EINVAL, "Parameter 'line' expects uint16_t");
+    if (unknown)
+        return invalid_param(unknown, err);
+    if (node >= nc->nr_nodes)
+        return verr_set(err, EINVAL, "Invalid node-id=%u, it should be less than %u", node,
+                        nc->nr_nodes);
+    struct numa_node_spec *n = &nc->nodes[node];
+    if (n->lb_given != 3)
+        return verr_set(err, EINVAL,
+                        "The latency and bandwidth information of node-id=%u should be "
+                        "provided before memory side cache attributes",
+                        node);
+    if (level < 1 || level >= NUMA_HMAT_LEVELS)
+        return verr_set(err, EINVAL,
+                        "Invalid level=%u, it should be larger than 0 and less than or equal "
+                        "to %d",
+                        level, NUMA_HMAT_LEVELS - 1);
+    if (n->cache[level].present)
+        return verr_set(err, EEXIST,
+                        "Duplicate configuration of the side cache for node-id=%u and level=%u",
+                        node, level);
+    if (level > 1 && !n->cache[level - 1].present)
+        return verr_set(err, EINVAL, "Cache level=%u shall be defined first", level - 1);
+    if (level > 1 && size <= n->cache[level - 1].size)
+        return verr_set(err, EINVAL,
+                        "Invalid size=%llu, the size of level=%u should be larger than the "
+                        "size(%llu) of level=%u",
+                        (unsigned long long)size, level,
+                        (unsigned long long)n->cache[level - 1].size, level - 1);
+    if (level < NUMA_HMAT_LEVELS - 1 && n->cache[level + 1].present &&
+        size >= n->cache[level + 1].size)
+        return verr_set(err, EINVAL,
+                        "Invalid size=%llu, the size of level=%u should be less than the "
+                        "size(%llu) of level=%u",
+                        (unsigned long long)size, level,
+                        (unsigned long long)n->cache[level + 1].size, level + 1);
+    n->cache[level] =
+        (struct numa_hmat_cache){true, size, (uint8_t)assoc, (uint8_t)policy, (uint16_t)line};
     return 0;
 }
 
@@ -360,8 +643,12 @@ int numa_option_parse(struct numa_config *nc, const char *arg, unsigned max_cpus
         r = parse_dist(nc, cur, err);
     else if (str_eq(v, "cpu"))
         r = parse_cpu(nc, cur, err);
-    else if (str_eq(v, "hmat-lb") || str_eq(v, "hmat-cache"))
-        r = verr_set(err, ENOTSUP, "-numa %s (ACPI HMAT) is not supported", v);
+    else if ((str_eq(v, "hmat-lb") || str_eq(v, "hmat-cache")) && !nc->hmat)
+        r = verr_set(err, EINVAL, "%s", HMAT_DISABLED);
+    else if (str_eq(v, "hmat-lb"))
+        r = parse_hmat_lb(nc, cur, err);
+    else if (str_eq(v, "hmat-cache"))
+        r = parse_hmat_cache(nc, cur, err);
     else
         r = verr_set(err, EINVAL, "Parameter 'type' does not accept value '%s'", v);
     free(copy);
@@ -449,6 +736,29 @@ int numa_config_finish(struct numa_config *nc, uint64_t ram_size, unsigned cpus,
             if (cpu_isset(nc->nodes[n].cpus, c))
                 nc->cpu_node[c] = (uint8_t)n;
     }
+    /* Every node with a vCPU is an HMAT initiator; a node's initiator= must be one. */
+    for (unsigned n = 0; n < nc->nr_nodes; n++) {
+        nc->nodes[n].has_cpu = false;
+        for (unsigned c = 0; c < cpus && c < NUMA_MAX_CPUS; c++)
+            nc->nodes[n].has_cpu |= nc->cpu_node[c] == n;
+        int r = nc->hmat && nc->nodes[n].has_cpu
+                    ? cpu_node_initiator(n, &nc->nodes[n].initiator, err)
+                    : 0;
+        if (r < 0)
+            return r;
+    }
+    for (unsigned n = 0; nc->hmat && n < nc->nr_nodes; n++) {
+        unsigned ini = nc->nodes[n].initiator;
+        if (ini == NUMA_HMAT_NO_INITIATOR)
+            continue;
+        if (ini >= nc->nr_nodes)
+            return verr_set(err, EINVAL,
+                            "NUMA node %u is missing, use '-numa node' option to declare it "
+                            "first",
+                            ini);
+        if (!nc->nodes[ini].has_cpu)
+            return verr_set(err, EINVAL, "The initiator of NUMA node %u is invalid", n);
+    }
     if (nc->have_distance) {
         for (unsigned s = 0; s < nc->nr_nodes; s++)
             for (unsigned d = 0; d < nc->nr_nodes; d++)
@@ -473,6 +783,11 @@ void numa_config_free(struct numa_config *nc)
         free(nc->memdevs[i].mem_path);
     }
     nc->nr_memdevs = 0;
+    for (unsigned h = 0; h < NUMA_HMAT_LEVELS; h++)
+        for (unsigned t = 0; t < NUMA_HMAT_TYPES; t++) {
+            free(nc->hmat_lb[h][t].entries);
+            nc->hmat_lb[h][t] = (struct numa_hmat_lb){0};
+        }
 }
 
 unsigned numa_node_ranges(const struct numa_config *nc, unsigned n, uint64_t low_end,

@@ -50,10 +50,41 @@ struct memdev_spec {
     bool dimm;           /* a pc-dimm's memdev= (memory-hotplug.h), not guest RAM */
 };
 
+/* ACPI HMAT (-M hmat=on): QEMU's MAX_NODES, which an MPDA's initiator field holds when the
+ * node has no initiator= (and the bound of initiator='s values). */
+#define NUMA_HMAT_NO_INITIATOR 128
+#define NUMA_HMAT_LEVELS       4 /* hierarchy memory, first-, second-, third-level */
+#define NUMA_HMAT_TYPES        6 /* access/read/write latency, access/read/write bandwidth */
+
+/* -numa hmat-lb entries of one hierarchy and data type, with QEMU's base unit: latency in
+ * ns, bandwidth in bytes/s; each entry of the table is data / base. */
+struct numa_hmat_lb {
+    struct numa_hmat_lb_entry {
+        unsigned initiator, target;
+        uint64_t data;
+    } * entries;
+    unsigned nr_entries;
+    uint64_t base;
+    uint64_t range; /* latency: the largest compressed entry; bandwidth: all values ORed */
+};
+
+/* -numa hmat-cache: a memory-side cache of a node at one level (1..3). */
+struct numa_hmat_cache {
+    bool present;
+    uint64_t size;
+    uint8_t associativity; /* 0 none, 1 direct, 2 complex */
+    uint8_t policy;        /* 0 none, 1 write-back, 2 write-through */
+    uint16_t line;
+};
+
 struct numa_node_spec {
     bool present;
-    int memdev;                               /* index into memdevs, -1 none */
-    uint64_t cpus[(NUMA_MAX_CPUS + 63) / 64]; /* cpu indexes given by cpus= or -numa cpu */
+    bool has_cpu;       /* a vCPU is on it (cpus=, -numa cpu; all of them once finished) */
+    unsigned initiator; /* initiator= (HMAT), NUMA_HMAT_NO_INITIATOR: not given */
+    uint8_t lb_given;   /* bit 0: a non-zero latency targets it, bit 1: a bandwidth */
+    struct numa_hmat_cache cache[NUMA_HMAT_LEVELS]; /* [1..3] */
+    int memdev;                                     /* index into memdevs, -1 none */
+    uint64_t cpus[(NUMA_MAX_CPUS + 63) / 64];       /* cpu indexes given by cpus= or -numa cpu */
 };
 
 struct numa_config {
@@ -71,6 +102,10 @@ struct numa_config {
         int socket, core, thread; /* -1: any */
     } cpu_opts[NUMA_MAX_CPUS];
     unsigned nr_cpu_opts;
+    /* -M hmat=on (set before the -numa options are parsed): initiator=, hmat-lb and
+     * hmat-cache are accepted and the ACPI HMAT describes the nodes. */
+    bool hmat;
+    struct numa_hmat_lb hmat_lb[NUMA_HMAT_LEVELS][NUMA_HMAT_TYPES];
     /* Filled by numa_config_finish: */
     uint8_t cpu_node[NUMA_MAX_CPUS]; /* each vCPU's node */
     uint64_t node_mem[NUMA_MAX_NODES];
@@ -80,7 +115,7 @@ struct numa_config {
 bool numa_memdev_is(const char *arg);
 /* -object memory-backend-ram|memory-backend-file|memory-backend-memfd,... */
 int numa_memdev_parse(struct numa_config *nc, const char *arg, struct verr *err);
-/* -numa node|dist|cpu,... (opt is the option's name, for messages). */
+/* -numa node|dist|cpu|hmat-lb|hmat-cache,... (opt is the option's name, for messages). */
 int numa_option_parse(struct numa_config *nc, const char *arg, unsigned max_cpus, struct verr *err);
 /* Checks the nodes against RAM and the vCPUs (QEMU's wording), fills distances, each
  * vCPU's node and each node's memory. With no -numa node it only refuses unused backends. */

@@ -8,7 +8,10 @@
  * the 640 KiB-1 MiB hole; a hot-pluggable range, where -m slots' DIMMs go,
  * is printed as "# numa: hotplug mem ..." and not counted), there are
  * numa_nodes= nodes, and the SLIT has 10
- * on its diagonal and nothing below 10. Offsets: ACPI 6.4, 5.2.16 and 5.2.17.
+ * on its diagonal and nothing below 10. With -M hmat=on, the HMAT's structures are printed
+ * as "# numa: hmat ..." lines (node initiators, latencies and bandwidths per initiator and
+ * target in ps and MB/s, memory-side caches). Offsets: ACPI 6.4, 5.2.16 and 5.2.17; ACPI
+ * 6.3, 5.2.27.
  */
 #include "guest.h"
 #include "lib/libc.h"
@@ -28,6 +31,83 @@ static uint32_t rd32(uint64_t a)
 static uint64_t rd64(uint64_t a)
 {
     return *(const volatile uint64_t *)(uintptr_t)a;
+}
+
+static uint16_t rd16(uint64_t a)
+{
+    return *(const volatile uint16_t *)(uintptr_t)a;
+}
+
+static const char *const hmat_hier[] = {"memory", "first-level", "second-level", "third-level"};
+static const char *const hmat_type[] = {"access-latency",   "read-latency",   "write-latency",
+                                        "access-bandwidth", "read-bandwidth", "write-bandwidth"};
+
+/* One System Locality Latency and Bandwidth Information structure (ACPI 6.3 Table 5-146):
+ * each initiator/target pair's entry times the base unit, as an OS reads it (picoseconds
+ * for latencies, MB/s for bandwidths); an entry of 0 is "not provided". */
+static bool hmat_lb(struct tap *t, uint64_t p, uint32_t len)
+{
+    uint8_t hier = rd8(p + 8) & 0xf, type = rd8(p + 9);
+    uint32_t ni = rd32(p + 12), nt = rd32(p + 16);
+    uint64_t base = rd64(p + 24);
+    if (hier > 3 || type > 5 || ni > 64 || nt > 64 || 32 + 4 * ni + 4 * nt + 2 * ni * nt > len)
+        return false;
+    tap_printf(t, "# numa: hmat lb %s %s base %lu initiators %u targets %u\n", hmat_hier[hier],
+               hmat_type[type], base, ni, nt);
+    uint64_t ini = p + 32, tgt = ini + 4 * ni, ent = tgt + 4 * nt;
+    for (uint32_t i = 0; i < ni; i++)
+        for (uint32_t k = 0; k < nt; k++) {
+            uint16_t e = rd16(ent + 2 * (i * nt + k));
+            if (e)
+                tap_printf(t, "# numa: hmat lb %s %s initiator %u target %u %lu %s\n",
+                           hmat_hier[hier], hmat_type[type], rd32(ini + 4 * i), rd32(tgt + 4 * k),
+                           e * base, type < 3 ? "ps" : "MB/s");
+        }
+    return true;
+}
+
+/* The HMAT (ACPI 6.3 5.2.27): each structure as a line, and whether they are well formed. */
+static void numa_hmat(struct tap *t, const struct acpi_table_ref *hmat)
+{
+    if (!hmat) {
+        tap_diag(t, "numa: no HMAT");
+        return;
+    }
+    if (!tap_ok(t, hmat->checksum_ok && hmat->len >= 40, "numa: HMAT present, checksum ok"))
+        return;
+    tap_printf(t, "# numa: hmat revision %u\n", rd8(hmat->addr + 8));
+    bool ok = true;
+    uint64_t p = hmat->addr + 40, end = hmat->addr + hmat->len;
+    while (ok && p + 8 <= end) {
+        uint16_t type = rd16(p);
+        uint32_t len = rd32(p + 4);
+        if (len < 8 || p + len > end) {
+            ok = false;
+            break;
+        }
+        if (type == 0 && len >= 40) { /* Memory Proximity Domain Attributes */
+            if (rd16(p + 8) & 1)
+                tap_printf(t, "# numa: hmat node %u initiator %u\n", rd32(p + 16), rd32(p + 12));
+            else
+                tap_printf(t, "# numa: hmat node %u initiator none\n", rd32(p + 16));
+        } else if (type == 1 && len >= 32) {
+            ok = hmat_lb(t, p, len);
+        } else if (type == 2 && len >= 32) { /* Memory Side Cache Information */
+            static const char *const assoc[] = {"none", "direct", "complex"};
+            static const char *const policy[] = {"none", "write-back", "write-through"};
+            uint32_t a = rd32(p + 24);
+            unsigned as = a >> 8 & 0xf, po = a >> 12 & 0xf;
+            tap_printf(t,
+                       "# numa: hmat cache node %u level %u of %u size %lu associativity %s "
+                       "policy %s line %u\n",
+                       rd32(p + 8), a >> 4 & 0xf, a & 0xf, rd64(p + 16),
+                       as < 3 ? assoc[as] : "reserved", po < 3 ? policy[po] : "reserved", a >> 16);
+        } else {
+            ok = false;
+        }
+        p += len;
+    }
+    tap_ok(t, ok && p == end, "numa: HMAT structures well formed");
 }
 
 void test_numa(struct guest *g)
@@ -97,6 +177,8 @@ void test_numa(struct guest *g)
     if (have_nodes)
         tap_ok(t, nodes == want_nodes, "numa: %u nodes in the SRAT (numa_nodes=%lu)", nodes,
                want_nodes);
+
+    numa_hmat(t, acpi_find(&g->acpi, "HMAT"));
 
     const struct acpi_table_ref *slit = acpi_find(&g->acpi, "SLIT");
     if (!slit) {

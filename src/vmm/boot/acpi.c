@@ -18,6 +18,7 @@
  * also goes into the zero page / hvm_start_info.
  */
 #include "vmm/boot/acpi.h"
+#include "vmm/boot/acpi-hmat.h"
 #include "vmm/boot/aml.h"
 #include "vmm/boot/bytes.h"
 #include "vmm/boot/layout.h"
@@ -1117,10 +1118,16 @@ int acpi_build_blob(const struct acpi_config *c, struct acpi_blob *b, struct ver
 
     uint32_t srat = 0, slit = 0;
     build_numa(&bb, pd, &srat, &slit);
+    uint32_t hmat = 0, hmat_len = srat ? acpi_hmat_len(pd->numa) : 0;
+    if (hmat_len) {
+        hmat = blob_alloc(&bb, hmat_len, 16);
+        header(&bb, hmat, "HMAT", hmat_len, ACPI_HMAT_REVISION);
+        acpi_hmat_fill(pd->numa, tab(&bb, hmat));
+    }
 
-    /* XSDT and RSDT list FADT, MADT, MCFG, SRAT and SLIT (the DSDT is reached through the
+    /* XSDT and RSDT list FADT, MADT, MCFG, SRAT, SLIT and HMAT (the DSDT is reached through the
      * FADT). */
-    uint32_t entries[5] = {fadt, madt};
+    uint32_t entries[6] = {fadt, madt};
     unsigned ne = 2;
     if (mcfg)
         entries[ne++] = mcfg;
@@ -1128,6 +1135,8 @@ int acpi_build_blob(const struct acpi_config *c, struct acpi_blob *b, struct ver
         entries[ne++] = srat;
     if (slit)
         entries[ne++] = slit;
+    if (hmat)
+        entries[ne++] = hmat;
     uint32_t xsdt = blob_alloc(&bb, 36 + 8 * ne, 16);
     header(&bb, xsdt, "XSDT", 36 + 8 * ne, 1);
     for (unsigned i = 0; i < ne; i++) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Guest NUMA: -object memory-backend-*, -numa node|dist|cpu under vireo-vmm and QEMU.
+"""Guest NUMA: -object memory-backend-*, -numa node|dist|cpu|hmat-lb|hmat-cache under
+vireo-vmm and QEMU.
 
 Usage: test-numa.py VMM GUEST_ELF RUN_GUEST
 
@@ -7,7 +8,10 @@ For each layout below the test guest (tests=numa) prints the ACPI SRAT's
 vCPU and memory-range nodes and the SLIT's distances. Those lines must be
 what the command line says (computed here: node 0's memory first, the 640 KiB
 hole cut out, distances filled symmetrically) and the same as QEMU 7.2's for
-the same -numa options (its pc machine: QEMU's microvm has no SRAT). Then
+the same -numa options (its pc machine: QEMU's microvm has no SRAT). With
+-M hmat=on the guest also prints the ACPI HMAT (node initiators, latencies and
+bandwidths per initiator/target, memory-side caches): one layout's lines are
+written out here from its numbers, and each layout's must equal QEMU 7.2's. Then
 vireo-vmm alone: /proc/PID/numa_maps shows the backends' host policies
 (bind:0, interleave:0, prefer:0) and a prealloc=on backend's pages on node 0;
 QMP query-memdev and query-cpus-fast's node-id against QEMU's; and each bad
@@ -32,11 +36,12 @@ tap = Tap()
 
 
 def run_guest(vmm, opts, smp, mem, nodes):
+    """Runs the guest's numa test; returns its exit code, its "# numa:" lines, its output."""
     cmd = [sys.executable, RUN_GUEST, "--vmm", vmm + " " + opts, "--kernel", GUEST,
            "--smp", str(smp), "--mem", "%dM" % (mem // M), "--append",
            "tests=numa numa_nodes=%d" % nodes, "--timeout", "150"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
-    lines = [l for l in p.stdout.splitlines() if re.match(r"# numa: (cpu|mem|distance) ", l)]
+    lines = [l for l in p.stdout.splitlines() if re.match(r"# numa: (cpu|mem|distance|hmat) ", l)]
     return p.returncode, lines, p.stdout + p.stderr
 
 
@@ -91,16 +96,116 @@ LAYOUTS = [
          smp=2, topo=(1, 2, 1), mem=128 * M, node_mem=[128 * M], cpu_node=[0, 0], dist=None),
 ]
 
+# ACPI HMAT (-M hmat=on, pc as QEMU's). H1 is libvirt 9.0's example (a cell <cache>, the
+# <interconnects>): its lines are the numbers of the command line, in ps and MB/s (base
+# units: 1 ns; 4 MiB/s, the lowest bit of 100 and 200 MiB/s). H2: three nodes, a node
+# whose vCPU comes from -numa cpu, memory-only nodes with and without initiator=,
+# latencies whose base is 10 ns, a zero latency, two cache levels, all compared with QEMU.
+HMAT_H1 = ("-M pc,hmat=on -object memory-backend-ram,id=m0,size=64M "
+           "-object memory-backend-ram,id=m1,size=64M "
+           "-numa node,nodeid=0,cpus=0,initiator=0,memdev=m0 "
+           "-numa node,nodeid=1,cpus=1,initiator=1,memdev=m1 " + " ".join(
+               "-numa hmat-lb,initiator=%d,target=%d,hierarchy=%s,data-type=%s,%s" % x for x in (
+                   (0, 0, "memory", "access-latency", "latency=5"),
+                   (0, 1, "memory", "access-latency", "latency=10"),
+                   (1, 0, "memory", "access-latency", "latency=10"),
+                   (1, 1, "memory", "access-latency", "latency=5"),
+                   (0, 0, "memory", "access-bandwidth", "bandwidth=204800K"),
+                   (0, 1, "memory", "access-bandwidth", "bandwidth=100M"),
+                   (1, 0, "memory", "access-bandwidth", "bandwidth=100M"),
+                   (1, 1, "memory", "access-bandwidth", "bandwidth=204800K"),
+                   (0, 0, "first-level", "access-bandwidth", "bandwidth=102400K"))) +
+           " -numa hmat-cache,node-id=0,size=10K,level=1,associativity=direct,"
+           "policy=write-back,line=8")
+HMAT_H1_LINES = [
+    "# numa: hmat revision 2",
+    "# numa: hmat node 0 initiator 0",
+    "# numa: hmat node 1 initiator 1",
+    "# numa: hmat lb memory access-latency base 1000 initiators 2 targets 2",
+    "# numa: hmat lb memory access-latency initiator 0 target 0 5000 ps",
+    "# numa: hmat lb memory access-latency initiator 0 target 1 10000 ps",
+    "# numa: hmat lb memory access-latency initiator 1 target 0 10000 ps",
+    "# numa: hmat lb memory access-latency initiator 1 target 1 5000 ps",
+    "# numa: hmat lb memory access-bandwidth base 4 initiators 2 targets 2",
+    "# numa: hmat lb memory access-bandwidth initiator 0 target 0 200 MB/s",
+    "# numa: hmat lb memory access-bandwidth initiator 0 target 1 100 MB/s",
+    "# numa: hmat lb memory access-bandwidth initiator 1 target 0 100 MB/s",
+    "# numa: hmat lb memory access-bandwidth initiator 1 target 1 200 MB/s",
+    "# numa: hmat lb first-level access-bandwidth base 4 initiators 2 targets 2",
+    "# numa: hmat lb first-level access-bandwidth initiator 0 target 0 100 MB/s",
+    "# numa: hmat cache node 0 level 1 of 1 size 10240 associativity direct policy "
+    "write-back line 8",
+]
+HMAT_H2 = ("-M pc,hmat=on -object memory-backend-ram,id=a,size=64M "
+           "-object memory-backend-ram,id=b,size=32M -object memory-backend-ram,id=c,size=32M "
+           "-numa node,nodeid=0,cpus=0-2,initiator=0,memdev=a "
+           "-numa node,nodeid=1,initiator=2,memdev=b -numa node,nodeid=2,memdev=c "
+           "-numa cpu,node-id=2,core-id=3 " + " ".join(
+               "-numa hmat-lb,initiator=%d,target=%d,hierarchy=%s,data-type=%s,%s" % x for x in (
+                   (0, 0, "memory", "read-latency", "latency=100"),
+                   (0, 1, "memory", "read-latency", "latency=250"),
+                   (2, 2, "memory", "read-latency", "latency=120"),
+                   (2, 1, "memory", "read-latency", "latency=300"),
+                   (0, 0, "memory", "access-latency", "latency=0"),
+                   (0, 0, "memory", "write-bandwidth", "bandwidth=1G"),
+                   (0, 1, "memory", "write-bandwidth", "bandwidth=512M"),
+                   (2, 2, "memory", "write-bandwidth", "bandwidth=2G"),
+                   (2, 1, "memory", "write-bandwidth", "bandwidth=256M"),
+                   (0, 0, "first-level", "access-latency", "latency=2"),
+                   (2, 0, "third-level", "write-latency", "latency=7"))) +
+           " -numa hmat-cache,node-id=0,size=1M,level=1,associativity=direct,"
+           "policy=write-back,line=64"
+           " -numa hmat-cache,node-id=0,size=4M,level=2,associativity=complex,"
+           "policy=write-through,line=64"
+           " -numa hmat-cache,node-id=1,size=2M,level=1,associativity=none,policy=none,"
+           "line=128")
+LAYOUTS += [
+    dict(opts=HMAT_H1, smp=2, topo=(1, 2, 1), mem=128 * M, node_mem=[64 * M, 64 * M],
+         cpu_node=[0, 1], dist=None, hmat=HMAT_H1_LINES),
+    dict(opts=HMAT_H2, smp=4, topo=(1, 4, 1), mem=128 * M, node_mem=[64 * M, 32 * M, 32 * M],
+         cpu_node=[0, 0, 0, 2], dist=None, hmat=None),
+]
+
 for i, lay in enumerate(LAYOUTS):
     want = expected(lay["node_mem"], lay["cpu_node"], lay["dist"], lay["topo"])
     nodes = len(lay["node_mem"])
     rc, got, out = run_guest(VMM, lay["opts"], lay["smp"], lay["mem"], nodes)
+    if "hmat=on" in lay["opts"]:
+        hmat = [l for l in got if l.startswith("# numa: hmat ")]
+        got = [l for l in got if not l.startswith("# numa: hmat ")]
+        if lay["hmat"]:
+            tap.check(hmat == lay["hmat"], "layout %d: vireo-vmm's HMAT says what the command "
+                      "line says" % i, "\n".join(["want:"] + lay["hmat"] + ["got:"] + hmat))
+        else:
+            tap.check(len(hmat) > 10, "layout %d: vireo-vmm gives an HMAT" % i, out)
+        got += hmat
+        want += hmat
     tap.check(rc == 0, "layout %d: the guest's numa checks pass under vireo-vmm" % i, out)
     tap.check(got == want, "layout %d: vireo-vmm's SRAT/SLIT say what the command line says"
               % i, "\n".join(["want:"] + want + ["got:"] + got))
     qrc, qgot, qout = run_guest(QEMU_PC, lay["opts"], lay["smp"], lay["mem"], nodes)
     tap.check(qrc == 0 and qgot == got, "layout %d: the same lines under QEMU's pc" % i,
               "\n".join(["vireo:"] + got + ["qemu:"] + qgot + [qout[-2000:]]))
+
+# vireo-vmm's q35 and microvm (whose SRAT vireo-vmm also gives) carry the same HMAT.
+for machine in ("q35", "microvm"):
+    rc, got, out = run_guest(VMM, HMAT_H1.replace("-M pc,", "-M %s," % machine), 2, 128 * M, 2)
+    hmat = [l for l in got if l.startswith("# numa: hmat ")]
+    tap.check(rc == 0 and hmat == HMAT_H1_LINES, "%s,hmat=on: the same HMAT" % machine,
+              "\n".join(["want:"] + HMAT_H1_LINES + ["got:"] + hmat + [out[-1500:]]))
+
+# -m slots without -numa: QEMU's one implicit node (SRAT) has an HMAT too.
+hm = []
+for vmm in (VMM, QEMU):
+    cmd = [sys.executable, RUN_GUEST, "--vmm", vmm + " -M pc,hmat=on", "--kernel", GUEST,
+           "--mem", "128M", "--extra", "-m 128M,slots=2,maxmem=1G", "--append", "tests=numa",
+           "--timeout", "150"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    hm.append((p.returncode, [l for l in p.stdout.splitlines() if l.startswith("# numa: hmat")],
+               p.stdout[-1500:] + p.stderr[-1500:]))
+tap.check(hm[0][0] == 0 and hm[0][1] == hm[1][1] == [
+    "# numa: hmat revision 2", "# numa: hmat node 0 initiator 0"],
+    "-m slots,hmat=on without -numa: the implicit node's HMAT, as QEMU's", hm)
 
 
 def start_paused(vmm, opts, sock):
@@ -195,6 +300,48 @@ BAD = [
     "-object memory-backend-ram,id=m2,size=64M -numa node,memdev=m0 -numa node,memdev=m1 "
     "-numa node,memdev=m2 -numa dist,src=0,dst=1,val=20",
 ]
+# ACPI HMAT: QEMU 7.2's checks of -M hmat=, initiator=, hmat-lb and hmat-cache.
+TWO = ("-object memory-backend-ram,id=m0,size=64M -object memory-backend-ram,id=m1,size=64M "
+       "-numa node,memdev=m0,cpus=0-1,initiator=0 ")
+LB = "-numa hmat-lb,initiator=0,target=%d,hierarchy=memory,data-type=%s"
+L00 = LB % (0, "access-latency,latency=5") + " " + LB % (0, "access-bandwidth,bandwidth=1G")
+CACHE = "-numa hmat-cache,node-id=0,size=%s,level=%d,associativity=direct,policy=write-back,line=8"
+BAD += ["-M pc " + TWO + "-numa node,memdev=m1",
+        "-M pc " + TWO.replace(",initiator=0", "") + "-numa node,memdev=m1 " + L00,
+        "-M pc,hmat=bogus " + TWO + "-numa node,memdev=m1"] + [
+    "-M pc,hmat=on " + TWO.replace("cpus=0-1", "cpus=0") + x for x in (
+        "-numa node,memdev=m1,cpus=1,initiator=0",
+        "-numa node,memdev=m1,initiator=0 -numa cpu,node-id=1,core-id=1")] + [
+    "-M pc,hmat=on " + TWO + x for x in (
+        "-numa node,memdev=m1,initiator=1",
+        "-numa node,memdev=m1,initiator=5",
+        "-numa node,memdev=m1 " + LB.replace("initiator=0", "initiator=1") % (
+            1, "access-latency,latency=5"),
+        "-numa node,memdev=m1 " + LB % (2, "access-latency,latency=5"),
+        "-numa node,memdev=m1 " + LB.replace("initiator=0", "initiator=3") % (
+            1, "access-latency,latency=5"),
+        "-numa node,memdev=m1 " + LB % (1, "access-latency"),
+        "-numa node,memdev=m1 " + LB % (1, "access-latency,latency=5,bandwidth=1M"),
+        "-numa node,memdev=m1 " + LB % (1, "read-bandwidth,latency=5,bandwidth=1M"),
+        "-numa node,memdev=m1 " + LB % (1, "access-bandwidth,bandwidth=1000K"),
+        "-numa node,memdev=m1 " + LB % (1, "access-latency,latency=1") + " " +
+        LB % (0, "access-latency,latency=70000"),
+        "-numa node,memdev=m1 " + LB % (1, "write-bandwidth,bandwidth=1M") + " " +
+        LB % (0, "write-bandwidth,bandwidth=1T"),
+        "-numa node,memdev=m1 " + LB % (1, "access-latency,latency=5") + " " +
+        LB % (1, "access-latency,latency=6"),
+        "-numa node,memdev=m1 " + (LB % (1, "access-latency,latency=5")).replace(
+            "memory", "fourth-level"),
+        "-numa node,memdev=m1 " + LB % (1, "access-latency,latency=5,foo=1"),
+        "-numa node,memdev=m1 " + CACHE % ("10K", 1),
+        "-numa node,memdev=m1 " + L00 + " " + CACHE % ("10K", 2),
+        "-numa node,memdev=m1 " + L00 + " " + CACHE % ("10K", 4),
+        "-numa node,memdev=m1 " + L00 + " " + CACHE % ("10K", 1) + " " + CACHE % ("10K", 1),
+        "-numa node,memdev=m1 " + L00 + " " + CACHE % ("10K", 1) + " " + CACHE % ("8K", 2),
+        "-numa node,memdev=m1 " + L00 + " " + (CACHE % ("20K", 2)).replace(",line=8", ""),
+        "-numa node,memdev=m1 " + L00 + " " + CACHE.replace("node-id=0", "node-id=5") % (
+            "10K", 1),
+    )]
 
 
 def first_error(vmm, opts):

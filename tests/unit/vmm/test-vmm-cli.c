@@ -6,6 +6,8 @@
 #include "devcfg-test.h"
 #include "util/buf.h"
 #include "util/file.h"
+#include "vmm/boot/acpi-hmat.h"
+#include "vmm/boot/bytes.h"
 #include "vmm/cli.h"
 
 #include <errno.h>
@@ -127,7 +129,7 @@ static void test_numa(void)
         {"-numa", "dist,src=0,dst=0,val=10", "Source/Destination NUMA node is missing"},
         {"-numa", "node,cpus=0-7", "CPU index (1) should be smaller than maxcpus (1)"},
         {"-numa", "cpu,node-id=0", "Invalid node-id=0, NUMA node must be created first"},
-        {"-numa", "hmat-lb,initiator=0", "is not supported"},
+        {"-numa", "hmat-lb,initiator=0", "enable it with -machine hmat=on"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         r = PARSE(&c, &err, "-kernel", "k", (char *)bad[i][0], (char *)bad[i][1]);
@@ -138,6 +140,63 @@ static void test_numa(void)
               "node,memdev=x");
     refused("total memory for NUMA nodes (0x4000000) should equal RAM size (0x8000000)", r, &err,
             "nodes short of -m");
+    cli_config_free(&c);
+}
+
+/* -M hmat=on with libvirt's example: the HMAT's bytes (ACPI 6.3 5.2.27, QEMU 7.2's layout and
+ * base units). */
+static void test_hmat(void)
+{
+    struct vmm_config c;
+    struct verr err = {0};
+    int r = PARSE(&c, &err, "-M", "pc,hmat=on", "-smp", "2", "-kernel", "k", "-object",
+                  "memory-backend-ram,id=a,size=64M", "-object", "memory-backend-ram,id=b,size=64M",
+                  "-numa", "node,cpus=0,initiator=0,memdev=a", "-numa", "node,initiator=0,memdev=b",
+                  "-numa",
+                  "hmat-lb,initiator=0,target=0,hierarchy=memory,data-type=access-latency,"
+                  "latency=5",
+                  "-numa",
+                  "hmat-lb,initiator=0,target=1,hierarchy=memory,data-type=access-latency,"
+                  "latency=10",
+                  "-numa",
+                  "hmat-lb,initiator=0,target=0,hierarchy=memory,data-type=access-bandwidth,"
+                  "bandwidth=204800K",
+                  "-numa",
+                  "hmat-lb,initiator=0,target=0,hierarchy=first-level,"
+                  "data-type=access-bandwidth,bandwidth=102400K",
+                  "-numa",
+                  "hmat-cache,node-id=0,size=10K,level=1,associativity=direct,"
+                  "policy=write-back,line=8");
+    uint32_t len = r == 0 ? acpi_hmat_len(&c.numa) : 0;
+    ok(r == 0 && len == 40 + 2 * 40 + 3 * 48 + 32, "HMAT: 2 MPDAs, 3 matrices 1x2, a cache (%s)",
+       r ? verr_msg(&err) : "ok");
+    if (len == 296) {
+        uint8_t t[296] = {0};
+        acpi_hmat_fill(&c.numa, t);
+        ok(get_le16(t + 40) == 0 && get_le32(t + 44) == 40 && get_le16(t + 48) == 1 &&
+               get_le32(t + 52) == 0 && get_le32(t + 56) == 0 && get_le16(t + 88) == 1 &&
+               get_le32(t + 92) == 0 && get_le32(t + 96) == 1,
+           "MPDAs: node 0 and node 1, both with initiator 0");
+        ok(get_le16(t + 120) == 1 && get_le32(t + 124) == 48 && t[128] == 0 && t[129] == 0 &&
+               get_le32(t + 132) == 1 && get_le32(t + 136) == 2 && get_le64(t + 144) == 1000 &&
+               get_le32(t + 152) == 0 && get_le32(t + 156) == 0 && get_le32(t + 160) == 1 &&
+               get_le16(t + 164) == 5 && get_le16(t + 166) == 10,
+           "memory access latency: base 1000 ps, entries 5 and 10");
+        ok(t[176] == 0 && t[177] == 3 && get_le64(t + 192) == 8 && get_le16(t + 212) == 25 &&
+               get_le16(t + 214) == 0,
+           "memory access bandwidth: base 8 MB/s (200 MiB's lowest bit), entry 25");
+        ok(t[224] == 1 && t[225] == 3 && get_le64(t + 240) == 4 && get_le16(t + 260) == 25,
+           "first-level access bandwidth: base 4 MB/s, entry 25");
+        ok(get_le16(t + 264) == 2 && get_le32(t + 268) == 32 && get_le32(t + 272) == 0 &&
+               get_le64(t + 280) == 10240 &&
+               get_le32(t + 288) == (1u | 1u << 4 | 1u << 8 | 1u << 12 | 8u << 16),
+           "cache: node 0, 10 KiB, 1 level of 1, direct, write-back, 8-byte lines");
+    }
+    cli_config_free(&c);
+    r = PARSE(&c, &err, "-M", "pc,hmat=on", "-smp", "2", "-kernel", "k", "-object",
+              "memory-backend-ram,id=a,size=128M", "-numa", "node,cpus=0-1,memdev=a");
+    ok(r == 0 && c.numa.nodes[0].initiator == 0,
+       "hmat=on: a node with vCPUs is its own initiator without initiator=");
     cli_config_free(&c);
 }
 
@@ -297,6 +356,7 @@ int main(int argc, char **argv)
     int r0;
 
     test_numa();
+    test_hmat();
     test_memback();
     is_int(PARSE(&c, &err, "-kernel", "k"), 0, "-kernel alone parses");
     is_int(c.mem_size, 128 << 20, "default memory is QEMU's 128 MiB");
