@@ -21,6 +21,8 @@
  * and Adler-32 check); a grain libdeflate refuses (truncated, longer than a
  * grain, a bad checksum) goes through zlib as before, so what reads and what
  * fails to read is unchanged.
+ * Grains are deflated by libdeflate as well (zlib format, zlib's default
+ * level: qemu's compress() reads them; not byte for byte what it writes).
  *
  * The descriptor's CID changes on the first write of each open, as VMware and
  * qemu do, so an overlay whose parentCID no longer matches its base is
@@ -117,8 +119,9 @@ struct extent {
      * inflated (by its sector: stored grains never change), and the grain
      * being gathered */
     uint8_t *cbuf, *rbuf, *gcache;
-    z_stream *deflater, *inflater; /* reset per grain, not set up again */
-    uint32_t gcache_sector;        /* 0: none */
+    struct libdeflate_compressor *deflater; /* kept, not set up per grain */
+    z_stream *inflater;                     /* reset per grain, not set up again */
+    uint32_t gcache_sector;                 /* 0: none */
     uint8_t *pending;
     uint64_t pending_grain; /* index in the extent, valid when pending_used */
     bool pending_used;
@@ -141,16 +144,28 @@ struct vmdk {
     struct zslot *zfree; /* a list of idle slots */
 };
 
-/* One thread's zlib stream for a grain: deflating (vmdk_compress) or
- * inflating with its read buffers (vmdk_pread_unlocked). */
+/* One thread's compressor for a grain (vmdk_compress), or zlib stream for
+ * inflating one with its read buffers (vmdk_pread_unlocked). */
 struct zslot {
     struct zslot *next;
     bool deflating;
-    z_stream z;
+    struct libdeflate_compressor *lc;   /* deflating */
+    z_stream z;                         /* inflating */
     struct libdeflate_decompressor *ld; /* inflating: the fast path (NULL: zlib only) */
     uint8_t *rbuf, *grain;              /* inflating: the compressed bytes, a grain */
     uint64_t bufgrain;                  /* the grain size they were made for */
 };
+
+/* Grains are deflated as qemu's compress() does (a zlib stream at zlib's
+ * default level), by libdeflate: the same format, in about half the CPU. */
+#define GRAIN_LEVEL 6
+
+/* The most a deflated grain of len bytes takes (libdeflate may split data
+ * that does not shrink into more stored blocks than zlib's bound allows). */
+static size_t grain_bound(uint64_t len)
+{
+    return libdeflate_zlib_compress_bound(NULL, (size_t)len);
+}
 
 static struct vmdk *K(struct block_dev *bd)
 {
@@ -216,11 +231,9 @@ static void extent_free(struct extent *e)
     free(e->pending);
     free(e->cbuf);
     free(e->rbuf);
-    if (e->deflater)
-        deflateEnd(e->deflater);
+    libdeflate_free_compressor(e->deflater);
     if (e->inflater)
         inflateEnd(e->inflater);
-    free(e->deflater);
     free(e->inflater);
     free(e->gcache);
     free(e->path);
@@ -498,13 +511,19 @@ static struct zslot *zslot_get(struct vmdk *k, bool deflating)
         return z;
     z = xcalloc(1, sizeof(*z));
     z->deflating = deflating;
-    int zr = deflating ? deflateInit(&z->z, Z_DEFAULT_COMPRESSION) : inflateInit(&z->z);
-    if (zr != Z_OK) {
+    if (deflating) {
+        z->lc = libdeflate_alloc_compressor(GRAIN_LEVEL);
+        if (!z->lc) {
+            free(z);
+            return NULL;
+        }
+        return z;
+    }
+    if (inflateInit(&z->z) != Z_OK) {
         free(z);
         return NULL;
     }
-    if (!deflating)
-        z->ld = libdeflate_alloc_decompressor(); /* NULL: zlib alone still reads */
+    z->ld = libdeflate_alloc_decompressor(); /* NULL: zlib alone still reads */
     return z;
 }
 
@@ -522,7 +541,7 @@ static void zslots_free(struct vmdk *k)
         struct zslot *z = k->zfree;
         k->zfree = z->next;
         if (z->deflating)
-            deflateEnd(&z->z);
+            libdeflate_free_compressor(z->lc);
         else
             inflateEnd(&z->z);
         libdeflate_free_decompressor(z->ld);
@@ -789,7 +808,7 @@ static int gt_allocate(struct extent *e, uint64_t gdi, struct verr *err)
 static int store_grain(struct block_dev *bd, struct extent *e, uint64_t g, const uint8_t *cdata,
                        size_t clen, struct verr *err)
 {
-    size_t cap = compressBound((uLong)e->grain);
+    size_t cap = grain_bound(e->grain);
     if (clen == 0 || clen > cap)
         return verr_set(err, EINVAL, "'%s': a compressed grain of %zu bytes does not fit",
                         bd->filename, clen);
@@ -827,29 +846,15 @@ static int flush_pending(struct block_dev *bd, struct extent *e, struct verr *er
     uint64_t glen = e->grain;
     if ((g + 1) * e->grain > e->bytes)
         glen = e->bytes - g * e->grain; /* the last grain may be short */
-    uLongf clen = compressBound((uLong)e->grain);
+    size_t cap = grain_bound(e->grain);
     if (!e->cbuf)
-        e->cbuf = xmalloc(12 + clen);
-    if (!e->deflater) {
-        e->deflater = xcalloc(1, sizeof(z_stream));
-        if (deflateInit(e->deflater, Z_DEFAULT_COMPRESSION) != Z_OK) {
-            free(e->deflater);
-            e->deflater = NULL;
-            return verr_set(err, ENOMEM, "'%s': could not set up zlib", bd->filename);
-        }
-    }
-    /* What compress() makes (a zlib stream at the default level), without
-     * setting zlib up again for every grain. */
-    z_stream *z = e->deflater;
-    deflateReset(z);
-    z->next_in = e->pending;
-    z->avail_in = (uInt)glen;
-    z->next_out = e->cbuf + 12;
-    z->avail_out = (uInt)clen;
-    if (deflate(z, Z_FINISH) != Z_STREAM_END)
+        e->cbuf = xmalloc(12 + cap);
+    if (!e->deflater && !(e->deflater = libdeflate_alloc_compressor(GRAIN_LEVEL)))
+        return verr_set(err, ENOMEM, "'%s': could not set up libdeflate", bd->filename);
+    size_t clen = libdeflate_zlib_compress(e->deflater, e->pending, glen, e->cbuf + 12, cap);
+    if (clen == 0)
         return verr_set(err, EIO, "'%s': could not compress grain %llu", bd->filename,
                         (unsigned long long)g);
-    clen = clen - z->avail_out;
     int r = store_grain(bd, e, g, e->cbuf + 12, clen, err);
     if (r == 0)
         e->pending_used = false;
@@ -1073,18 +1078,11 @@ static int vmdk_compress(struct block_dev *bd, const void *buf, size_t len, void
                         len);
     struct zslot *zs = zslot_get(K(bd), true);
     if (!zs)
-        return verr_set(err, ENOMEM, "'%s': could not set up zlib", bd->filename);
-    /* What compress() makes, without setting zlib up for every grain. */
-    z_stream *z = &zs->z;
-    deflateReset(z);
-    z->next_in = (Bytef *)buf;
-    z->avail_in = (uInt)len;
-    z->next_out = out;
-    z->avail_out = (uInt)compressBound((uLong)len); /* len <= the grain: out has room */
-    int zr = deflate(z, Z_FINISH);
-    size_t n = z->total_out;
+        return verr_set(err, ENOMEM, "'%s': could not set up libdeflate", bd->filename);
+    /* len <= the grain: out has room for grain_bound() bytes */
+    size_t n = libdeflate_zlib_compress(zs->lc, buf, len, out, grain_bound(len));
     zslot_put(K(bd), zs);
-    if (zr != Z_STREAM_END)
+    if (n == 0)
         return verr_set(err, EIO, "'%s': could not compress %zu bytes", bd->filename, len);
     *olen = n;
     return 0;
