@@ -664,17 +664,21 @@ static int vhdx_create(const char *path, const struct block_create_opts *o, stru
     uint64_t meta_off = bat_off + bat_len, meta_len = VHDX_MiB;
     uint64_t payload = (meta_off + meta_len + block - 1) / block * block;
 
-    int fd = hostfile_create_fd(path, err); /* locked: never clobbers an image in use */
-    if (fd < 0)
-        return fd;
-    struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
+    uint64_t end =
+        fixed ? (payload + size + VHDX_MiB - 1) / VHDX_MiB * VHDX_MiB : meta_off + meta_len;
+    /* path may be an NBD export (block_create_target): it must hold the
+     * whole file, and is not truncated. */
+    struct hostfile hf;
+    int r = block_create_target(&hf, path, end, NULL, err);
+    if (r < 0)
+        return r;
     uint8_t *buf = xcalloc(1, VHDX_REGION_SIZE);
     /* File identifier: signature and creator (UTF-16LE). */
     memcpy(buf, "vhdxfile", 8);
     const char *creator = "vireo-img";
     for (size_t i = 0; creator[i]; i++)
         buf[8 + 2 * i] = (uint8_t)creator[i];
-    int r = hostfile_pwrite(&hf, buf, VHDX_REGION_SIZE, 0, err);
+    r = hostfile_pwrite(&hf, buf, VHDX_REGION_SIZE, 0, err);
     /* Two headers, sequence numbers 1 and 2. */
     uint8_t h[VHDX_HEADER_SIZE] = {0};
     memcpy(h, "head", 4);
@@ -739,10 +743,12 @@ static int vhdx_create(const char *path, const struct block_create_opts *o, stru
     if (r == 0 && entries)
         r = hostfile_pwrite(&hf, bat, entries * 8, bat_off, err);
     free(bat);
-    uint64_t end =
-        fixed ? (payload + size + VHDX_MiB - 1) / VHDX_MiB * VHDX_MiB : meta_off + meta_len;
-    if (r == 0)
+    if (r == 0 && !hf.nbd)
         r = hostfile_truncate(&hf, end, err);
+    /* Fixed blocks marked present read what the export held: zeroed, as a
+     * file's hole reads. */
+    if (r == 0 && hf.nbd && fixed && !zero_state)
+        r = hostfile_zero(&hf, payload, end - payload, false, err);
     if (r == 0 && fixed && o->prealloc == BLOCK_PREALLOC_FALLOC)
         r = hostfile_allocate(&hf, payload, end - payload, err);
     if (r == 0 && fixed && o->prealloc == BLOCK_PREALLOC_FULL) {
@@ -752,9 +758,7 @@ static int vhdx_create(const char *path, const struct block_create_opts *o, stru
             r = hostfile_pwrite(&hf, z, end - p < c ? (size_t)(end - p) : c, p, err);
         free(z);
     }
-    if (close(fd) < 0 && r == 0)
-        r = verr_errno(err, errno, "could not close '%s'", path);
-    return r;
+    return block_create_target_close(&hf, r, err);
 }
 
 const struct block_driver block_driver_vhdx = {

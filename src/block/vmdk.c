@@ -36,6 +36,7 @@
  * one grain.
  */
 #include "block/block-int.h"
+#include "block/nbd-client.h"
 #include "util/bytes.h"
 #include "util/mem.h"
 #include "util/str.h"
@@ -1702,7 +1703,11 @@ static int write_zero_file(struct hostfile *hf, uint64_t off, uint64_t len, stru
 }
 
 /* A hosted sparse extent of `bytes` (qemu's layout: header, 20 descriptor
- * sectors, redundant GD and GTs, GD and GTs, grains from the next grain). */
+ * sectors, redundant GD and GTs, GD and GTs, grains from the next grain).
+ * path may be an NBD export (block_create_target): it cannot be truncated,
+ * and what it held before would read as grain tables and descriptor text,
+ * so the metadata area is zeroed in it instead (qemu-img leaves it as it
+ * was: its VMDK on an export that was not zero is corrupt). */
 static int create_sparse(const char *path, uint64_t bytes, bool compress, bool zeroed,
                          const char *desc, struct verr *err)
 {
@@ -1733,13 +1738,14 @@ static int create_sparse(const char *path, uint64_t bytes, bool compress, bool z
     put_le64(h + H_OVERHEAD, grain_off);
     memcpy(h + H_CHECK_BYTES, "\n \r\n", 4);
     put_le16(h + H_COMPRESS, compress ? 1 : 0);
-    int fd = hostfile_create_fd(path, err); /* locked: never clobbers an image in use */
-    if (fd < 0)
-        return fd;
-    struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
-    int r = hostfile_pwrite(&hf, h, SECTOR, 0, err);
+    struct hostfile hf;
+    int r = block_create_target(&hf, path, grain_off * SECTOR, NULL, err);
+    if (r < 0)
+        return r;
+    r = hostfile_pwrite(&hf, h, SECTOR, 0, err);
     if (r == 0)
-        r = hostfile_truncate(&hf, grain_off * SECTOR, err);
+        r = hf.nbd ? hostfile_zero(&hf, SECTOR, (grain_off - 1) * SECTOR, false, err)
+                   : hostfile_truncate(&hf, grain_off * SECTOR, err);
     uint8_t *gdb = xcalloc(1, gd_sectors * SECTOR);
     for (int copy = 0; r == 0 && copy < 2; copy++) {
         uint64_t at = copy ? gd : rgd;
@@ -1755,9 +1761,7 @@ static int create_sparse(const char *path, uint64_t bytes, bool compress, bool z
         else
             r = hostfile_pwrite(&hf, desc, dl, SECTOR, err);
     }
-    if (close(fd) < 0 && r == 0)
-        r = verr_errno(err, errno, "could not close '%s'", path);
-    return r;
+    return block_create_target_close(&hf, r, err);
 }
 
 static int create_flat(const char *path, uint64_t bytes, enum block_prealloc prealloc,
@@ -1807,6 +1811,16 @@ static int vmdk_create(const char *path, const struct block_create_opts *o, stru
     bool split = strncmp(sub, "twoGb", 5) == 0;
     bool flat = strcmp(sub, "monolithicFlat") == 0 || strcmp(sub, "twoGbMaxExtentFlat") == 0;
     bool compress = strcmp(sub, "streamOptimized") == 0;
+    bool nbd = nbd_uri_is_nbd(path);
+    if (nbd && (split || flat))
+        return verr_set(err, ENOTSUP,
+                        "a %s VMDK cannot be created on an NBD export: its extents are files "
+                        "beside the descriptor",
+                        sub);
+    if (nbd && o->backing_file)
+        return verr_set(err, ENOTSUP,
+                        "a VMDK on an NBD export cannot have a backing file (its "
+                        "parentFileNameHint would be relative to no directory)");
     if (flat && o->backing_file)
         return verr_set(err, ENOTSUP, "Flat image can't have backing file");
     if (flat && o->zeroed_grain)
@@ -1853,7 +1867,9 @@ static int vmdk_create(const char *path, const struct block_create_opts *o, stru
     uint32_t cid;
     block_random(&cid, sizeof(cid));
     if (!split && !flat) {
-        char *l = xasprintf("RW %llu SPARSE \"%s\"\n", (unsigned long long)(size / SECTOR), base);
+        /* An export has no file name: qemu-img names the extent "." there. */
+        char *l = xasprintf("RW %llu SPARSE \"%s\"\n", (unsigned long long)(size / SECTOR),
+                            nbd ? "." : base);
         free(lines);
         lines = l;
     } else {
@@ -1879,8 +1895,8 @@ static int vmdk_create(const char *path, const struct block_create_opts *o, stru
     char *desc =
         xasprintf("# Disk DescriptorFile\n"
                   "version=1\n"
-                  "CID=%08x\n"
-                  "parentCID=%08x\n"
+                  "CID=%x\n" /* as qemu writes it: no leading zeroes */
+                  "parentCID=%x\n"
                   "createType=\"%s\"\n"
                   "%s"
                   "\n"

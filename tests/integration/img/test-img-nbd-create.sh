@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# test-img-nbd-create.sh - create -f vdi / vpc / qed on an NBD export served
-# by qemu-nbd, next to qemu-img create on an export of the same file: the
-# same output and exit code, and the served files equal byte for byte apart
-# from what each create draws at random or from the clock (VDI's two UUIDs;
-# VHD's timestamp, UUID and checksum in both footer copies). The exports
-# start as random bytes, so a byte one tool writes and the other does not
-# shows. qed (which truncates its file exactly) is refused as qemu-img
-# refuses it, after the same first-sector zeroing. A static VDI or fixed VHD
+# test-img-nbd-create.sh - create -f vdi / vpc / vmdk / vhdx / qed on an NBD
+# export served by qemu-nbd, next to qemu-img create on an export of the
+# same file: the same output and exit code, and the served files equal byte
+# for byte apart from what each create draws at random or from the clock
+# (VDI's two UUIDs; VHD's timestamp, UUID and checksum in both footer
+# copies; VMDK's CID; VHDX's creator, write GUIDs, sequence numbers, page 83
+# GUID and checksums, and the region tables' required bits QEMU leaves clear). The exports start as random bytes, so a byte one tool writes and
+# the other does not shows; vmdk and vhdx start from zeroes instead, as
+# qemu-img needs (over random bytes its VMDK has random grain tables and its
+# VHDX no valid header), and vireo-img's over random bytes are checked
+# through qemu-img check/info/compare. convert -O vmdk/vhdx into an export
+# fails in both tools: each allocates new grains and blocks at the end of
+# the file, which an export cannot grow past. (vmdk and vhdx get 16 MiB
+# exports, the others 8 MiB.) qed (which truncates its file exactly) is
+# refused as qemu-img refuses it, after the same first-sector zeroing. A static VDI or fixed VHD
 # larger than the export is refused in qemu-img's words; vireo-img has only
 # zeroed the first sector by then (qemu-img has also written the VDI header).
 # $1 vireo-img.
@@ -14,27 +21,59 @@
 command -v qemu-nbd >/dev/null || { echo "1..0 # SKIP qemu-nbd not installed"; exit 0; }
 
 head -c 8M /dev/urandom >g.raw
+head -c 16M /dev/urandom >g16.raw
+head -c 4M /dev/zero >z4.raw
+head -c 2M /dev/urandom >s2.raw
 cp g.raw q.raw
 cp g.raw v.raw
+head -c 16M /dev/zero >q16.raw
+cp q16.raw v16.raw
 pids=()
-qemu-nbd -f raw -x e --persistent -k "$T/q.sock" q.raw & pids+=($!)
-qemu-nbd -f raw -x e --persistent -k "$T/v.sock" v.raw & pids+=($!)
+for e in q v q16 v16; do
+    qemu-nbd -f raw -x e --persistent -k "$T/$e.sock" $e.raw & pids+=($!)
+done
 trap 'kill "${pids[@]}" 2>/dev/null; wait; rm -rf "$T"' EXIT
-for _ in $(seq 200); do [ -S q.sock ] && [ -S v.sock ] && break; sleep 0.05; done
+for _ in $(seq 200); do
+    [ -S q.sock ] && [ -S v.sock ] && [ -S q16.sock ] && [ -S v16.sock ] && break
+    sleep 0.05
+done
 QU="nbd+unix:///e?socket=$T/q.sock"
 VU="nbd+unix:///e?socket=$T/v.sock"
+VU16="nbd+unix:///e?socket=$T/v16.sock"
 
-# same_bytes FMT: q.raw and v.raw equal outside FMT's random fields.
+# same_bytes FMT Q V: files Q and V equal outside FMT's random fields.
 same_bytes() {
-    python3 - "$1" <<'PY'
-import sys
+    python3 - "$@" <<'PY'
+import re, sys
 fmt = sys.argv[1]
-q = bytearray(open('q.raw', 'rb').read())
-v = bytearray(open('v.raw', 'rb').read())
+q = bytearray(open(sys.argv[2], 'rb').read())
+v = bytearray(open(sys.argv[3], 'rb').read())
 def mask(at, n):
     q[at:at + n] = v[at:at + n] = b'\0' * n
 if fmt == 'vdi' and q[64:68] == b'\x7f\x10\xda\xbe':
     mask(392, 32)                      # image and snapshot UUIDs
+if fmt == 'vmdk':                      # the descriptor (sectors 1-20) but its CID
+    dq, dv = (re.sub(rb'\nCID=[0-9a-f]+\n', b'\nCID=\n', bytes(x[512:21 * 512])) for x in (q, v))
+    if dq != dv:
+        print('the descriptors differ beyond their CIDs')
+        sys.exit(1)
+    mask(512, 20 * 512)
+if fmt == 'vhdx':
+    mask(8, 512)                       # creator
+    for h in (65536, 131072):          # each header: checksum, sequence number (QEMU's is
+        mask(h + 4, 12)                # random), file and data write GUIDs
+        mask(h + 16, 32)
+    for r in (196608, 262144):         # each region table: checksum, and the BAT's and the
+        mask(r + 4, 4)                 # metadata's required bit (set here as the
+        mask(r + 44, 4)                # specification asks; clear in QEMU's)
+        mask(r + 76, 4)
+    at = q.find(b'metadata', 1 << 20)
+    mask(at + 65552, 16)               # page 83 data
+    if v[at + 65540:at + 65544] == b'\1\0\0\0':  # fixed: each ZERO block keeps its
+        bat = 2 << 20                  # reserved offset here (0 in QEMU's BAT)
+        for e in range(bat, bat + 4096, 8):
+            if v[e] & 7 == 2 and q[e:e + 8] == bytes([2]) + bytes(7):
+                mask(e, 8)
 if fmt == 'vpc':
     at = q.find(b'conectix')
     while at >= 0:                     # each footer copy: timestamp, checksum, UUID
@@ -52,13 +91,21 @@ PY
 # of g.raw; outputs (the address and program names aside) and exit codes compared,
 # then the served files.
 create_both() {
-    local size=$1 fmt=$2
+    local size=$1 fmt=$2 x=
     shift 2
-    cp g.raw q.raw
-    cp g.raw v.raw
-    qemu-img create -f "$fmt" "$@" "$QU" "$size" 2>&1 | sed "s|$T/q.sock|S|; s/^qemu-img:/P:/" >q.out
+    if [ "$fmt" = vmdk ] || [ "$fmt" = vhdx ]; then
+        x=16
+        head -c 16M /dev/zero >q16.raw
+        cp q16.raw v16.raw
+    else
+        cp g.raw q.raw
+        cp g.raw v.raw
+    fi
+    qemu-img create -f "$fmt" "$@" "nbd+unix:///e?socket=$T/q$x.sock" "$size" 2>&1 |
+        sed "s|$T/q$x.sock|S|; s/^qemu-img:/P:/" >q.out
     echo "exit ${PIPESTATUS[0]}" >>q.out
-    "$V" create -f "$fmt" "$@" "$VU" "$size" 2>&1 | sed "s|$T/v.sock|S|; s/^vireo-img:/P:/" >v.out
+    "$V" create -f "$fmt" "$@" "nbd+unix:///e?socket=$T/v$x.sock" "$size" 2>&1 |
+        sed "s|$T/v$x.sock|S|; s/^vireo-img:/P:/" >v.out
     echo "exit ${PIPESTATUS[0]}" >>v.out
     local d="create -f $fmt $* $size on an export"
     if ! diff -u q.out v.out >d.txt; then
@@ -67,7 +114,7 @@ create_both() {
         return
     fi
     ok "$d: outputs as qemu-img's ($(tail -1 q.out))"
-    check "$d: the served file as qemu-img's" same_bytes "$fmt"
+    check "$d: the served file as qemu-img's" same_bytes "$fmt" q$x.raw v$x.raw
 }
 
 create_both 4M vdi
@@ -77,6 +124,44 @@ create_both 16M vpc
 create_both 4M vpc -o subformat=fixed
 create_both 8M vpc -o subformat=fixed
 create_both 4M qed
+create_both 4M vmdk
+create_both 4M vmdk -o subformat=streamOptimized
+create_both 4M vmdk -o zeroed_grain=on,adapter_type=lsilogic
+create_both 4M vhdx
+create_both 4M vhdx -o subformat=fixed
+create_both 4M vhdx -o subformat=fixed,block_state_zero=off
+create_both 6M vhdx -o subformat=fixed
+create_both 10G vhdx
+create_both 10G vmdk
+
+# Over what the export held before (random bytes): vireo-img zeroes the
+# metadata qemu-img leaves to a fresh file's holes, so qemu-img reads its
+# image clean and as zeroes.
+for args in "vmdk" "vmdk -o subformat=streamOptimized" "vhdx" "vhdx -o subformat=fixed" \
+    "vhdx -o subformat=fixed,block_state_zero=off"; do
+    # shellcheck disable=SC2086
+    set -- $args
+    f=$1
+    shift
+    cp g16.raw v16.raw
+    check "create -f $args over random bytes: qemu-img check clean, reads zeroes" \
+        sh -c "'$V' create -q -f $f $* '$VU16' 4M && qemu-img check -f $f '$VU16' &&
+            qemu-img info -f $f '$VU16' | grep -q '^virtual size: 4 MiB' &&
+            qemu-img compare -f $f -F raw '$VU16' z4.raw"
+done
+# What both tools do next with such an image: convert into the export fails
+# (new grains and blocks go at the file's end, past the export's).
+for f in vmdk vhdx; do
+    head -c 16M /dev/zero >q16.raw
+    cp q16.raw v16.raw
+    qemu-img convert -O $f s2.raw "nbd+unix:///e?socket=$T/q16.sock" 2>/dev/null
+    q=$?
+    "$V" convert -O $f s2.raw "$VU16" 2>v.err
+    v=$?
+    check "convert -O $f into an export: fails as qemu-img's does ($q), in one line" \
+        sh -c "[ $q -eq 1 ] && [ $v -eq 1 ] && [ \$(wc -l <v.err) -eq 1 ]"
+    sed 's/^/# /' v.err
+done
 create_both 1M vdi -o preallocation=full
 check "vireo-img reads the VDI it made on the export as zeroes" \
     sh -c "cp g.raw v.raw && '$V' create -q -f vdi '$VU' 4M && '$V' convert -f vdi -O raw '$VU' r.raw && cmp r.raw /dev/zero 2>&1 | grep -q EOF"
