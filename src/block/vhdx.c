@@ -290,6 +290,26 @@ static uint64_t bat_index(const struct vhdx *v, uint64_t block)
     return block + block / v->chunk_ratio;
 }
 
+/* One past the last byte the image uses: its regions and every block a BAT
+ * entry places (present, or reserved for a ZERO or UNMAPPED one). */
+static uint64_t used_end(const struct block_dev *bd, const struct vhdx *v)
+{
+    uint64_t end = VHDX_MiB;
+    uint64_t ends[3] = {v->log_offset + v->log_length, v->bat_offset + v->bat_length,
+                        v->meta_offset + v->meta_length};
+    for (int i = 0; i < 3; i++)
+        if (ends[i] > end)
+            end = ends[i];
+    for (uint64_t b = 0; b < v->payload_blocks; b++) {
+        uint64_t e = v->bat[bat_index(v, b)], off = BAT_OFFSET(e);
+        uint64_t blen = bd->size - b * v->block_size < v->block_size ? bd->size - b * v->block_size
+                                                                     : v->block_size;
+        if (off && off + blen > end)
+            end = off + blen;
+    }
+    return end;
+}
+
 static int read_bat(struct block_dev *bd, struct vhdx *v, struct verr *err)
 {
     const char *path = bd->filename;
@@ -417,6 +437,24 @@ static int allocate_block(struct block_dev *bd, struct vhdx *v, uint64_t b, cons
             r = hostfile_zero(&bd->file, off, in, false, err);
         if (r == 0 && in + n < blen)
             r = hostfile_zero(&bd->file, off + in + n, blen - in - n, false, err);
+    } else if (bd->file.nbd) {
+        /* The export's bytes there are old data, not a hole: zeroed around
+         * the write. */
+        uint64_t blen = bd->size - b * v->block_size < v->block_size ? bd->size - b * v->block_size
+                                                                     : v->block_size;
+        off = (v->alloc_end + VHDX_MiB - 1) / VHDX_MiB * VHDX_MiB;
+        if (off + v->block_size > v->file_len)
+            return verr_set(err, ENOSPC,
+                            "'%s': the NBD export has no room for another VHDX block (%llu "
+                            "bytes from offset %llu)",
+                            bd->filename, (unsigned long long)v->block_size,
+                            (unsigned long long)off);
+        if (in)
+            r = hostfile_zero(&bd->file, off, in, false, err);
+        if (r == 0 && in + n < blen)
+            r = hostfile_zero(&bd->file, off + in + n, blen - in - n, false, err);
+        if (r == 0)
+            v->alloc_end = off + v->block_size;
     } else {
         off = (v->file_len + VHDX_MiB - 1) / VHDX_MiB * VHDX_MiB;
         uint64_t end = off + v->block_size;
@@ -586,6 +624,8 @@ static int vhdx_open(struct block_dev *bd, const struct block_open_opts *opts, s
         r = read_metadata(bd, v, err);
     if (r == 0)
         r = read_bat(bd, v, err);
+    if (r == 0 && bd->file.nbd)
+        v->alloc_end = used_end(bd, v);
     if (r < 0) {
         free(v->bat);
         free(v);

@@ -295,6 +295,56 @@ static int gt_get(struct extent *e, uint32_t s, uint32_t **out, struct verr *err
 
 enum gstate { G_UNALLOC, G_ZERO, G_DATA };
 
+/* The sector after everything a sparse extent on an NBD export uses (its
+ * metadata up to the first grain, its tables, its grains: a compressed
+ * grain ends where its marker says), where new grains go: an export cannot
+ * grow, so its end (file_len) is not where the data ends. */
+static int export_used_end(struct extent *e, uint64_t overhead, struct verr *err)
+{
+    uint64_t end = overhead;
+    uint64_t gt_secs = (gt_bytes(e) + SECTOR - 1) / SECTOR, gsec = e->grain / SECTOR;
+    for (uint32_t i = 0; i < e->gd_len; i++) {
+        uint32_t tables[2] = {e->gd[i], e->rgd ? e->rgd[i] : 0};
+        for (int t = 0; t < 2; t++)
+            if (tables[t] && tables[t] + gt_secs > end)
+                end = tables[t] + gt_secs;
+        if (!e->gd[i])
+            continue;
+        uint32_t *gt;
+        int r = gt_get(e, e->gd[i], &gt, err);
+        if (r < 0)
+            return r;
+        for (uint32_t j = 0; j < e->gtes; j++) {
+            uint64_t grain_end = (uint64_t)gt[j] + gsec;
+            if (gt[j] > 1 && e->compressed) {
+                uint8_t marker[12];
+                if ((uint64_t)gt[j] * SECTOR + 12 > e->file_len)
+                    return corrupt(e, "a compressed grain", gt[j], err);
+                r = hostfile_pread(e->f, marker, 12, (uint64_t)gt[j] * SECTOR, err);
+                if (r < 0)
+                    return r;
+                grain_end = gt[j] + (12 + (uint64_t)get_le32(marker + 8) + SECTOR - 1) / SECTOR;
+            }
+            if (gt[j] > 1 && grain_end > end)
+                end = grain_end;
+        }
+    }
+    e->next_sector = end;
+    return 0;
+}
+
+/* On an NBD export: fails unless [sector, +secs) fits in the export. */
+static int export_room(const struct extent *e, uint64_t sector, uint64_t secs, struct verr *err)
+{
+    if (!e->f->nbd || (sector + secs) * SECTOR <= e->file_len)
+        return 0;
+    return verr_set(err, ENOSPC,
+                    "'%s': the NBD export has no room for more VMDK data (%llu bytes from "
+                    "offset %llu)",
+                    e->path, (unsigned long long)(secs * SECTOR),
+                    (unsigned long long)(sector * SECTOR));
+}
+
 /* The grain holding extent byte off: its state and, for data, its sector. */
 static int grain_lookup(struct extent *e, uint64_t off, enum gstate *st, uint32_t *sector,
                         struct verr *err)
@@ -782,9 +832,14 @@ static int gt_allocate(struct extent *e, uint64_t gdi, struct verr *err)
     uint64_t first = e->next_sector;
     if (first + secs * copies > 0xffffffffull)
         return verr_set(err, EFBIG, "'%s': the extent is full", e->path);
+    int r = export_room(e, first, secs * copies, err);
+    if (r < 0)
+        return r;
     e->next_sector += secs * copies;
     uint64_t end = e->next_sector * SECTOR;
-    int r = hostfile_truncate(e->f, end > e->file_len ? end : e->file_len, err);
+    /* The new tables read as zeroes: a hole past a file's end, zeroed in an export. */
+    r = e->f->nbd ? hostfile_zero(e->f, first * SECTOR, secs * copies * SECTOR, false, err)
+                  : hostfile_truncate(e->f, end > e->file_len ? end : e->file_len, err);
     if (r < 0)
         return r;
     if (end > e->file_len)
@@ -821,9 +876,12 @@ static int store_grain(struct block_dev *bd, struct extent *e, uint64_t g, const
     uint64_t sector = e->next_sector;
     if (sector > 0xffffffffull)
         return verr_set(err, EFBIG, "'%s': the extent is full", e->path);
+    int r = export_room(e, sector, (12 + clen + SECTOR - 1) / SECTOR, err);
+    if (r < 0)
+        return r;
     put_le64(buf, (e->start + g * e->grain) / SECTOR);
     put_le32(buf + 8, (uint32_t)clen);
-    int r = hostfile_pwrite(e->f, buf, 12 + clen, sector * SECTOR, err);
+    r = hostfile_pwrite(e->f, buf, 12 + clen, sector * SECTOR, err);
     uint64_t gdi = g / e->gtes;
     if (r == 0 && e->gd[gdi] == 0)
         r = gt_allocate(e, gdi, err);
@@ -927,6 +985,9 @@ static int grain_allocate(struct block_dev *bd, struct extent *e, uint64_t off, 
     uint64_t sector = e->next_sector;
     if (sector + e->grain / SECTOR > 0xffffffffull)
         return verr_set(err, EFBIG, "'%s': the extent is full", e->path);
+    r = export_room(e, sector, e->grain / SECTOR, err);
+    if (r < 0)
+        return r;
     uint64_t host = sector * SECTOR;
     uint64_t gstart = e->start + g * e->grain;
     bool cow = st == G_UNALLOC && bd->backing && (in > 0 || n < e->grain);
@@ -939,9 +1000,14 @@ static int grain_allocate(struct block_dev *bd, struct extent *e, uint64_t off, 
         }
         free(buf);
     } else {
-        /* Past the end of the file: the rest of the grain is a hole. */
+        /* Past the end of the file: the rest of the grain is a hole. In an
+         * export it holds old data, zeroed. */
         r = hostfile_pwrite(e->f, p, n, host + in, err);
-        if (r == 0 && host + e->grain > e->file_len && in + n < e->grain)
+        if (r == 0 && e->f->nbd && in)
+            r = hostfile_zero(e->f, host, in, false, err);
+        if (r == 0 && e->f->nbd && in + n < e->grain)
+            r = hostfile_zero(e->f, host + in + n, e->grain - in - n, false, err);
+        else if (r == 0 && host + e->grain > e->file_len && in + n < e->grain)
             r = hostfile_truncate(e->f, host + e->grain, err);
     }
     if (r < 0)
@@ -1378,6 +1444,8 @@ static int sparse_open(struct extent *e, bool writable, struct verr *err)
     e->next_sector = (e->file_len + e->grain - 1) / e->grain * e->grain / SECTOR;
     if (e->compressed) /* grains are packed at sector granularity */
         e->next_sector = (e->file_len + SECTOR - 1) / SECTOR;
+    if (e->f->nbd)
+        return export_used_end(e, get_le64(h + H_OVERHEAD), err);
     return 0;
 }
 
