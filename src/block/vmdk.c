@@ -1444,7 +1444,7 @@ static int sparse_open(struct extent *e, bool writable, struct verr *err)
     e->next_sector = (e->file_len + e->grain - 1) / e->grain * e->grain / SECTOR;
     if (e->compressed) /* grains are packed at sector granularity */
         e->next_sector = (e->file_len + SECTOR - 1) / SECTOR;
-    if (e->f->nbd)
+    if (e->f->nbd && writable) /* reads every grain table: only for a writer */
         return export_used_end(e, get_le64(h + H_OVERHEAD), err);
     return 0;
 }
