@@ -1043,17 +1043,16 @@ int block_create_target_close(struct hostfile *hf, int r, struct verr *err)
 
 /* QEMU's create on a protocol without its own (nbd): the export must be large enough (it
  * cannot grow) and its first sector is zeroed so that it does not probe as a format.
- * qcow2, vdi and vpc write their metadata into the export itself (block_create_target);
- * qed truncates its file to its exact size first, which an export refuses after the
- * zeroing. TODO(#13): vmdk and vhdx written into an export as qemu-img writes them
- * (it does: vmdk's descriptor then names the export, vhdx writes its log and region
- * tables there); refused for now. */
+ * qcow2, vdi, vpc, vmdk (one sparse extent with its descriptor) and vhdx write their
+ * metadata into the export itself (block_create_target); qed truncates its file to its
+ * exact size first, which an export refuses after the zeroing. */
 static int create_on_nbd(const char *path, const struct block_driver *drv,
                          const struct block_create_opts *opts, struct verr *err)
 {
     if (drv == &block_driver_qcow2)
         return drv->create(path, opts, err);
-    bool in_place = drv == &block_driver_vdi || drv == &block_driver_vpc;
+    bool in_place = drv == &block_driver_vdi || drv == &block_driver_vpc ||
+                    drv == &block_driver_vmdk || drv == &block_driver_vhdx;
     if (!in_place && drv != &block_driver_raw && drv != &block_driver_qed)
         return verr_set(err, ENOTSUP,
                         "creating a %s image on an NBD export is not supported (create it "

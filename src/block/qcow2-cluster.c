@@ -21,13 +21,8 @@
  * without the lock (qcow2_pread_unlocked): the lookups and the plain data
  * under it, and each compressed cluster read and decompressed outside it
  * with a decompressor of the reader's own, so convert's workers decompress
- * in parallel. They are still compressed with zlib, with QEMU's parameters:
- * the clusters come out byte for byte as qemu-img's, and within the 4 KiB
- * window the format's readers assume (libdeflate always uses 32 KiB; QEMU
- * reads that only because it inflates a cluster in one call).
- * TODO(#18): libdeflate's level 6 compresses these clusters in less than half
- * zlib's CPU time and qemu-img reads them; worth it if byte-for-byte equality
- * with qemu-img's -c output (img-interop checks it) may go.
+ * in parallel; clusters are compressed there too (qcow2_compress, without
+ * the lock, on convert's threads).
  */
 #include "block/qcow2.h"
 #include "util/mem.h"
@@ -35,8 +30,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
-#include <zstd.h>
 
 static uint32_t all_sc(const struct qcow2 *q)
 {
@@ -653,7 +646,7 @@ int qcow2_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off
 int qcow2_compress(struct block_dev *bd, const void *buf, size_t len, void *out, size_t *olen,
                    struct verr *err)
 {
-    const struct qcow2 *q = bd->priv;
+    struct qcow2 *q = bd->priv;
     uint64_t cs = q->g.cluster_size;
     *olen = 0;
     if (q->crypt)
@@ -661,34 +654,18 @@ int qcow2_compress(struct block_dev *bd, const void *buf, size_t len, void *out,
     if (len > cs)
         return verr_set(err, EINVAL, "'%s': cannot compress %zu bytes as one cluster", bd->filename,
                         len);
-    uint8_t *in = (uint8_t *)buf;
+    /* A compressor of the pool, so threads compress at once and none is set
+     * up per cluster (libdeflate's tables would be faulted in every time). */
+    struct qcow2_inflater *in = qcow2_inflater_get(q);
+    const uint8_t *src = buf;
     if (len < cs) { /* the image's short last cluster: compress it zero-padded */
-        in = xcalloc(1, cs);
-        memcpy(in, buf, len);
+        uint8_t *pad = qcow2_inflater_scratch(in);
+        memcpy(pad, buf, len);
+        memset(pad + len, 0, cs - len);
+        src = pad;
     }
-    size_t n = 0;
-    if (q->compression_type == 0) {
-        z_stream zs;
-        memset(&zs, 0, sizeof(zs));
-        if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) ==
-            Z_OK) {
-            zs.next_in = in;
-            zs.avail_in = (uInt)cs;
-            zs.next_out = out;
-            zs.avail_out = (uInt)cs;
-            if (deflate(&zs, Z_FINISH) == Z_STREAM_END)
-                n = cs - zs.avail_out;
-            deflateEnd(&zs);
-        }
-    } else {
-        size_t zr = ZSTD_compress(out, cs, in, cs, ZSTD_CLEVEL_DEFAULT);
-        if (!ZSTD_isError(zr))
-            n = zr;
-    }
-    if (in != buf)
-        free(in);
-    if (n > 0 && n < cs - 512)
-        *olen = n;
+    *olen = qcow2_deflate(q, in, src, out);
+    qcow2_inflater_put(q, in);
     return 0;
 }
 

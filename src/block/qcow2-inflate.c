@@ -1,6 +1,18 @@
 /*
- * qcow2-inflate.c - decompression of qcow2's compressed clusters, and the
- * decompressors that readers of a read-only image use without its lock.
+ * qcow2-inflate.c - compression and decompression of qcow2's compressed
+ * clusters, and the (de)compressors that convert's threads and the readers
+ * of a read-only image use without the image lock.
+ *
+ * zlib-type clusters are compressed by libdeflate at QEMU's level (6, zlib's
+ * default) as raw deflate (no zlib header or checksum), as the format asks.
+ * libdeflate's window is 32 KiB where QEMU's deflate uses 4 KiB; QEMU (and
+ * zlib with a 4 KiB window) still reads such a stream because it inflates a
+ * cluster in one call into the whole output buffer, so back references of
+ * any distance land inside that buffer: qemu-img check/compare read the
+ * images back (img-interop, img-convert-compressed), though not byte for
+ * byte as qemu-img -c writes them. zstd clusters are compressed as QEMU does
+ * (one frame at zstd's default level). A cluster that does not fit in one
+ * byte less than a cluster is stored plainly, QEMU's rule.
  *
  * zlib-compressed clusters (raw deflate, as QEMU writes them with a 4 KiB
  * window) are inflated by libdeflate, whole buffer to whole cluster (about
@@ -30,6 +42,8 @@ struct qcow2_inflater {
     struct qcow2_inflater *next;             /* in the image's pool of idle ones */
     struct libdeflate_decompressor *deflate; /* made on first use (NULL: zlib alone) */
     ZSTD_DCtx *zstd;
+    struct libdeflate_compressor *compressor; /* compressing: made on first use */
+    ZSTD_CCtx *zstd_compressor;
     uint8_t *cbuf;    /* the compressed bytes, up to two clusters */
     uint8_t *cluster; /* the last cluster decompressed into it */
     uint64_t entry;   /* that cluster's L2 entry (0: none) */
@@ -49,6 +63,8 @@ static void inflater_free(struct qcow2_inflater *in)
         return;
     libdeflate_free_decompressor(in->deflate);
     ZSTD_freeDCtx(in->zstd);
+    libdeflate_free_compressor(in->compressor);
+    ZSTD_freeCCtx(in->zstd_compressor);
     free(in->cbuf);
     free(in->cluster);
     free(in);
@@ -118,9 +134,29 @@ int qcow2_inflate(struct qcow2 *q, struct qcow2_inflater *in, uint64_t e, uint8_
     return 0;
 }
 
+size_t qcow2_deflate(struct qcow2 *q, struct qcow2_inflater *in, const uint8_t *src, uint8_t *out)
+{
+    size_t cs = q->g.cluster_size, cap = cs - 1;
+    if (q->compression_type == 0) {
+        if (!in->compressor && !(in->compressor = libdeflate_alloc_compressor(6)))
+            return 0;
+        return libdeflate_deflate_compress(in->compressor, src, cs, out, cap);
+    }
+    if (!in->zstd_compressor && !(in->zstd_compressor = ZSTD_createCCtx()))
+        return 0;
+    size_t zr = ZSTD_compressCCtx(in->zstd_compressor, out, cap, src, cs, ZSTD_CLEVEL_DEFAULT);
+    return ZSTD_isError(zr) ? 0 : zr;
+}
+
 const uint8_t *qcow2_inflated(const struct qcow2_inflater *in, uint64_t e)
 {
     return e && in->entry == e ? in->cluster : NULL;
+}
+
+uint8_t *qcow2_inflater_scratch(struct qcow2_inflater *in)
+{
+    in->entry = 0;
+    return in->cluster;
 }
 
 void qcow2_inflater_forget(struct qcow2_inflater *in)

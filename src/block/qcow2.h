@@ -367,21 +367,28 @@ int qcow2_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off, struc
 int qcow2_pread_unlocked(struct block_dev *bd, void *buf, size_t len, uint64_t off,
                          struct verr *err);
 
-/* ---- qcow2-inflate.c: decompressing compressed clusters ---- */
+/* ---- qcow2-inflate.c: compressing and decompressing clusters ---- */
 struct qcow2_inflater;
 /* Reads and decompresses the compressed cluster of L2 entry e into out (a
  * whole cluster), or into the inflater's own buffer when out is NULL, where
  * it stays for qcow2_inflated() until the next call. */
 int qcow2_inflate(struct qcow2 *q, struct qcow2_inflater *in, uint64_t e, uint8_t *out,
                   struct verr *err);
+/* Compresses one whole cluster at src into out (room for a cluster) with
+ * the image's compression type: the compressed length, or 0 when it does
+ * not fit in less than a cluster (to be stored plainly). */
+size_t qcow2_deflate(struct qcow2 *q, struct qcow2_inflater *in, const uint8_t *src, uint8_t *out);
 /* The inflater's kept cluster if it is entry e's, else NULL. */
 const uint8_t *qcow2_inflated(const struct qcow2_inflater *in, uint64_t e);
 /* Drops the kept cluster (its host bytes may change); in may be NULL. */
 void qcow2_inflater_forget(struct qcow2_inflater *in);
+/* The inflater's cluster buffer for other uses (its kept cluster forgotten). */
+uint8_t *qcow2_inflater_scratch(struct qcow2_inflater *in);
 /* The image's own inflater, for use under the image lock. */
 struct qcow2_inflater *qcow2_inflater_own(struct qcow2 *q);
 /* An idle inflater of the pool (a new one if none), and giving it back:
- * for readers of a read-only image without the image lock. */
+ * for readers of a read-only image and compressing threads, without the
+ * image lock. */
 struct qcow2_inflater *qcow2_inflater_get(struct qcow2 *q);
 void qcow2_inflater_put(struct qcow2 *q, struct qcow2_inflater *in);
 void qcow2_inflaters_free(struct qcow2 *q);

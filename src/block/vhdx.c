@@ -290,6 +290,26 @@ static uint64_t bat_index(const struct vhdx *v, uint64_t block)
     return block + block / v->chunk_ratio;
 }
 
+/* One past the last byte the image uses: its regions and every block a BAT
+ * entry places (present, or reserved for a ZERO or UNMAPPED one). */
+static uint64_t used_end(const struct block_dev *bd, const struct vhdx *v)
+{
+    uint64_t end = VHDX_MiB;
+    uint64_t ends[3] = {v->log_offset + v->log_length, v->bat_offset + v->bat_length,
+                        v->meta_offset + v->meta_length};
+    for (int i = 0; i < 3; i++)
+        if (ends[i] > end)
+            end = ends[i];
+    for (uint64_t b = 0; b < v->payload_blocks; b++) {
+        uint64_t e = v->bat[bat_index(v, b)], off = BAT_OFFSET(e);
+        uint64_t blen = bd->size - b * v->block_size < v->block_size ? bd->size - b * v->block_size
+                                                                     : v->block_size;
+        if (off && off + blen > end)
+            end = off + blen;
+    }
+    return end;
+}
+
 static int read_bat(struct block_dev *bd, struct vhdx *v, struct verr *err)
 {
     const char *path = bd->filename;
@@ -417,6 +437,24 @@ static int allocate_block(struct block_dev *bd, struct vhdx *v, uint64_t b, cons
             r = hostfile_zero(&bd->file, off, in, false, err);
         if (r == 0 && in + n < blen)
             r = hostfile_zero(&bd->file, off + in + n, blen - in - n, false, err);
+    } else if (bd->file.nbd) {
+        /* The export's bytes there are old data, not a hole: zeroed around
+         * the write. */
+        uint64_t blen = bd->size - b * v->block_size < v->block_size ? bd->size - b * v->block_size
+                                                                     : v->block_size;
+        off = (v->alloc_end + VHDX_MiB - 1) / VHDX_MiB * VHDX_MiB;
+        if (off + v->block_size > v->file_len)
+            return verr_set(err, ENOSPC,
+                            "'%s': the NBD export has no room for another VHDX block (%llu "
+                            "bytes from offset %llu)",
+                            bd->filename, (unsigned long long)v->block_size,
+                            (unsigned long long)off);
+        if (in)
+            r = hostfile_zero(&bd->file, off, in, false, err);
+        if (r == 0 && in + n < blen)
+            r = hostfile_zero(&bd->file, off + in + n, blen - in - n, false, err);
+        if (r == 0)
+            v->alloc_end = off + v->block_size;
     } else {
         off = (v->file_len + VHDX_MiB - 1) / VHDX_MiB * VHDX_MiB;
         uint64_t end = off + v->block_size;
@@ -586,6 +624,8 @@ static int vhdx_open(struct block_dev *bd, const struct block_open_opts *opts, s
         r = read_metadata(bd, v, err);
     if (r == 0)
         r = read_bat(bd, v, err);
+    if (r == 0 && bd->file.nbd)
+        v->alloc_end = used_end(bd, v);
     if (r < 0) {
         free(v->bat);
         free(v);
@@ -664,17 +704,21 @@ static int vhdx_create(const char *path, const struct block_create_opts *o, stru
     uint64_t meta_off = bat_off + bat_len, meta_len = VHDX_MiB;
     uint64_t payload = (meta_off + meta_len + block - 1) / block * block;
 
-    int fd = hostfile_create_fd(path, err); /* locked: never clobbers an image in use */
-    if (fd < 0)
-        return fd;
-    struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
+    uint64_t end =
+        fixed ? (payload + size + VHDX_MiB - 1) / VHDX_MiB * VHDX_MiB : meta_off + meta_len;
+    /* path may be an NBD export (block_create_target): it must hold the
+     * whole file, and is not truncated. */
+    struct hostfile hf;
+    int r = block_create_target(&hf, path, end, NULL, err);
+    if (r < 0)
+        return r;
     uint8_t *buf = xcalloc(1, VHDX_REGION_SIZE);
     /* File identifier: signature and creator (UTF-16LE). */
     memcpy(buf, "vhdxfile", 8);
     const char *creator = "vireo-img";
     for (size_t i = 0; creator[i]; i++)
         buf[8 + 2 * i] = (uint8_t)creator[i];
-    int r = hostfile_pwrite(&hf, buf, VHDX_REGION_SIZE, 0, err);
+    r = hostfile_pwrite(&hf, buf, VHDX_REGION_SIZE, 0, err);
     /* Two headers, sequence numbers 1 and 2. */
     uint8_t h[VHDX_HEADER_SIZE] = {0};
     memcpy(h, "head", 4);
@@ -739,10 +783,12 @@ static int vhdx_create(const char *path, const struct block_create_opts *o, stru
     if (r == 0 && entries)
         r = hostfile_pwrite(&hf, bat, entries * 8, bat_off, err);
     free(bat);
-    uint64_t end =
-        fixed ? (payload + size + VHDX_MiB - 1) / VHDX_MiB * VHDX_MiB : meta_off + meta_len;
-    if (r == 0)
+    if (r == 0 && !hf.nbd)
         r = hostfile_truncate(&hf, end, err);
+    /* Fixed blocks marked present read what the export held: zeroed, as a
+     * file's hole reads. */
+    if (r == 0 && hf.nbd && fixed && !zero_state)
+        r = hostfile_zero(&hf, payload, end - payload, false, err);
     if (r == 0 && fixed && o->prealloc == BLOCK_PREALLOC_FALLOC)
         r = hostfile_allocate(&hf, payload, end - payload, err);
     if (r == 0 && fixed && o->prealloc == BLOCK_PREALLOC_FULL) {
@@ -752,9 +798,7 @@ static int vhdx_create(const char *path, const struct block_create_opts *o, stru
             r = hostfile_pwrite(&hf, z, end - p < c ? (size_t)(end - p) : c, p, err);
         free(z);
     }
-    if (close(fd) < 0 && r == 0)
-        r = verr_errno(err, errno, "could not close '%s'", path);
-    return r;
+    return block_create_target_close(&hf, r, err);
 }
 
 const struct block_driver block_driver_vhdx = {

@@ -50,6 +50,9 @@ struct vhdx {
     uint64_t payload_blocks, bat_entries;
     uint64_t *bat;
     uint64_t file_len;
+    /* On an NBD export (which cannot grow: file_len is its size) new blocks
+     * go after everything the image uses, not at the file's end. */
+    uint64_t alloc_end;
     bool fixed;           /* LeaveBlocksAllocated */
     bool session_started; /* the headers carry this session's write GUIDs */
     bool log_replayed;

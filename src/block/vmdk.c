@@ -21,6 +21,8 @@
  * and Adler-32 check); a grain libdeflate refuses (truncated, longer than a
  * grain, a bad checksum) goes through zlib as before, so what reads and what
  * fails to read is unchanged.
+ * Grains are deflated by libdeflate as well (zlib format, zlib's default
+ * level: qemu's compress() reads them; not byte for byte what it writes).
  *
  * The descriptor's CID changes on the first write of each open, as VMware and
  * qemu do, so an overlay whose parentCID no longer matches its base is
@@ -34,6 +36,7 @@
  * one grain.
  */
 #include "block/block-int.h"
+#include "block/nbd-client.h"
 #include "util/bytes.h"
 #include "util/mem.h"
 #include "util/str.h"
@@ -117,8 +120,9 @@ struct extent {
      * inflated (by its sector: stored grains never change), and the grain
      * being gathered */
     uint8_t *cbuf, *rbuf, *gcache;
-    z_stream *deflater, *inflater; /* reset per grain, not set up again */
-    uint32_t gcache_sector;        /* 0: none */
+    struct libdeflate_compressor *deflater; /* kept, not set up per grain */
+    z_stream *inflater;                     /* reset per grain, not set up again */
+    uint32_t gcache_sector;                 /* 0: none */
     uint8_t *pending;
     uint64_t pending_grain; /* index in the extent, valid when pending_used */
     bool pending_used;
@@ -141,16 +145,28 @@ struct vmdk {
     struct zslot *zfree; /* a list of idle slots */
 };
 
-/* One thread's zlib stream for a grain: deflating (vmdk_compress) or
- * inflating with its read buffers (vmdk_pread_unlocked). */
+/* One thread's compressor for a grain (vmdk_compress), or zlib stream for
+ * inflating one with its read buffers (vmdk_pread_unlocked). */
 struct zslot {
     struct zslot *next;
     bool deflating;
-    z_stream z;
+    struct libdeflate_compressor *lc;   /* deflating */
+    z_stream z;                         /* inflating */
     struct libdeflate_decompressor *ld; /* inflating: the fast path (NULL: zlib only) */
     uint8_t *rbuf, *grain;              /* inflating: the compressed bytes, a grain */
     uint64_t bufgrain;                  /* the grain size they were made for */
 };
+
+/* Grains are deflated as qemu's compress() does (a zlib stream at zlib's
+ * default level), by libdeflate: the same format, in about half the CPU. */
+#define GRAIN_LEVEL 6
+
+/* The most a deflated grain of len bytes takes (libdeflate may split data
+ * that does not shrink into more stored blocks than zlib's bound allows). */
+static size_t grain_bound(uint64_t len)
+{
+    return libdeflate_zlib_compress_bound(NULL, (size_t)len);
+}
 
 static struct vmdk *K(struct block_dev *bd)
 {
@@ -216,11 +232,9 @@ static void extent_free(struct extent *e)
     free(e->pending);
     free(e->cbuf);
     free(e->rbuf);
-    if (e->deflater)
-        deflateEnd(e->deflater);
+    libdeflate_free_compressor(e->deflater);
     if (e->inflater)
         inflateEnd(e->inflater);
-    free(e->deflater);
     free(e->inflater);
     free(e->gcache);
     free(e->path);
@@ -280,6 +294,56 @@ static int gt_get(struct extent *e, uint32_t s, uint32_t **out, struct verr *err
 }
 
 enum gstate { G_UNALLOC, G_ZERO, G_DATA };
+
+/* The sector after everything a sparse extent on an NBD export uses (its
+ * metadata up to the first grain, its tables, its grains: a compressed
+ * grain ends where its marker says), where new grains go: an export cannot
+ * grow, so its end (file_len) is not where the data ends. */
+static int export_used_end(struct extent *e, uint64_t overhead, struct verr *err)
+{
+    uint64_t end = overhead;
+    uint64_t gt_secs = (gt_bytes(e) + SECTOR - 1) / SECTOR, gsec = e->grain / SECTOR;
+    for (uint32_t i = 0; i < e->gd_len; i++) {
+        uint32_t tables[2] = {e->gd[i], e->rgd ? e->rgd[i] : 0};
+        for (int t = 0; t < 2; t++)
+            if (tables[t] && tables[t] + gt_secs > end)
+                end = tables[t] + gt_secs;
+        if (!e->gd[i])
+            continue;
+        uint32_t *gt;
+        int r = gt_get(e, e->gd[i], &gt, err);
+        if (r < 0)
+            return r;
+        for (uint32_t j = 0; j < e->gtes; j++) {
+            uint64_t grain_end = (uint64_t)gt[j] + gsec;
+            if (gt[j] > 1 && e->compressed) {
+                uint8_t marker[12];
+                if ((uint64_t)gt[j] * SECTOR + 12 > e->file_len)
+                    return corrupt(e, "a compressed grain", gt[j], err);
+                r = hostfile_pread(e->f, marker, 12, (uint64_t)gt[j] * SECTOR, err);
+                if (r < 0)
+                    return r;
+                grain_end = gt[j] + (12 + (uint64_t)get_le32(marker + 8) + SECTOR - 1) / SECTOR;
+            }
+            if (gt[j] > 1 && grain_end > end)
+                end = grain_end;
+        }
+    }
+    e->next_sector = end;
+    return 0;
+}
+
+/* On an NBD export: fails unless [sector, +secs) fits in the export. */
+static int export_room(const struct extent *e, uint64_t sector, uint64_t secs, struct verr *err)
+{
+    if (!e->f->nbd || (sector + secs) * SECTOR <= e->file_len)
+        return 0;
+    return verr_set(err, ENOSPC,
+                    "'%s': the NBD export has no room for more VMDK data (%llu bytes from "
+                    "offset %llu)",
+                    e->path, (unsigned long long)(secs * SECTOR),
+                    (unsigned long long)(sector * SECTOR));
+}
 
 /* The grain holding extent byte off: its state and, for data, its sector. */
 static int grain_lookup(struct extent *e, uint64_t off, enum gstate *st, uint32_t *sector,
@@ -498,13 +562,19 @@ static struct zslot *zslot_get(struct vmdk *k, bool deflating)
         return z;
     z = xcalloc(1, sizeof(*z));
     z->deflating = deflating;
-    int zr = deflating ? deflateInit(&z->z, Z_DEFAULT_COMPRESSION) : inflateInit(&z->z);
-    if (zr != Z_OK) {
+    if (deflating) {
+        z->lc = libdeflate_alloc_compressor(GRAIN_LEVEL);
+        if (!z->lc) {
+            free(z);
+            return NULL;
+        }
+        return z;
+    }
+    if (inflateInit(&z->z) != Z_OK) {
         free(z);
         return NULL;
     }
-    if (!deflating)
-        z->ld = libdeflate_alloc_decompressor(); /* NULL: zlib alone still reads */
+    z->ld = libdeflate_alloc_decompressor(); /* NULL: zlib alone still reads */
     return z;
 }
 
@@ -522,7 +592,7 @@ static void zslots_free(struct vmdk *k)
         struct zslot *z = k->zfree;
         k->zfree = z->next;
         if (z->deflating)
-            deflateEnd(&z->z);
+            libdeflate_free_compressor(z->lc);
         else
             inflateEnd(&z->z);
         libdeflate_free_decompressor(z->ld);
@@ -762,9 +832,14 @@ static int gt_allocate(struct extent *e, uint64_t gdi, struct verr *err)
     uint64_t first = e->next_sector;
     if (first + secs * copies > 0xffffffffull)
         return verr_set(err, EFBIG, "'%s': the extent is full", e->path);
+    int r = export_room(e, first, secs * copies, err);
+    if (r < 0)
+        return r;
     e->next_sector += secs * copies;
     uint64_t end = e->next_sector * SECTOR;
-    int r = hostfile_truncate(e->f, end > e->file_len ? end : e->file_len, err);
+    /* The new tables read as zeroes: a hole past a file's end, zeroed in an export. */
+    r = e->f->nbd ? hostfile_zero(e->f, first * SECTOR, secs * copies * SECTOR, false, err)
+                  : hostfile_truncate(e->f, end > e->file_len ? end : e->file_len, err);
     if (r < 0)
         return r;
     if (end > e->file_len)
@@ -789,7 +864,7 @@ static int gt_allocate(struct extent *e, uint64_t gdi, struct verr *err)
 static int store_grain(struct block_dev *bd, struct extent *e, uint64_t g, const uint8_t *cdata,
                        size_t clen, struct verr *err)
 {
-    size_t cap = compressBound((uLong)e->grain);
+    size_t cap = grain_bound(e->grain);
     if (clen == 0 || clen > cap)
         return verr_set(err, EINVAL, "'%s': a compressed grain of %zu bytes does not fit",
                         bd->filename, clen);
@@ -801,9 +876,12 @@ static int store_grain(struct block_dev *bd, struct extent *e, uint64_t g, const
     uint64_t sector = e->next_sector;
     if (sector > 0xffffffffull)
         return verr_set(err, EFBIG, "'%s': the extent is full", e->path);
+    int r = export_room(e, sector, (12 + clen + SECTOR - 1) / SECTOR, err);
+    if (r < 0)
+        return r;
     put_le64(buf, (e->start + g * e->grain) / SECTOR);
     put_le32(buf + 8, (uint32_t)clen);
-    int r = hostfile_pwrite(e->f, buf, 12 + clen, sector * SECTOR, err);
+    r = hostfile_pwrite(e->f, buf, 12 + clen, sector * SECTOR, err);
     uint64_t gdi = g / e->gtes;
     if (r == 0 && e->gd[gdi] == 0)
         r = gt_allocate(e, gdi, err);
@@ -827,29 +905,15 @@ static int flush_pending(struct block_dev *bd, struct extent *e, struct verr *er
     uint64_t glen = e->grain;
     if ((g + 1) * e->grain > e->bytes)
         glen = e->bytes - g * e->grain; /* the last grain may be short */
-    uLongf clen = compressBound((uLong)e->grain);
+    size_t cap = grain_bound(e->grain);
     if (!e->cbuf)
-        e->cbuf = xmalloc(12 + clen);
-    if (!e->deflater) {
-        e->deflater = xcalloc(1, sizeof(z_stream));
-        if (deflateInit(e->deflater, Z_DEFAULT_COMPRESSION) != Z_OK) {
-            free(e->deflater);
-            e->deflater = NULL;
-            return verr_set(err, ENOMEM, "'%s': could not set up zlib", bd->filename);
-        }
-    }
-    /* What compress() makes (a zlib stream at the default level), without
-     * setting zlib up again for every grain. */
-    z_stream *z = e->deflater;
-    deflateReset(z);
-    z->next_in = e->pending;
-    z->avail_in = (uInt)glen;
-    z->next_out = e->cbuf + 12;
-    z->avail_out = (uInt)clen;
-    if (deflate(z, Z_FINISH) != Z_STREAM_END)
+        e->cbuf = xmalloc(12 + cap);
+    if (!e->deflater && !(e->deflater = libdeflate_alloc_compressor(GRAIN_LEVEL)))
+        return verr_set(err, ENOMEM, "'%s': could not set up libdeflate", bd->filename);
+    size_t clen = libdeflate_zlib_compress(e->deflater, e->pending, glen, e->cbuf + 12, cap);
+    if (clen == 0)
         return verr_set(err, EIO, "'%s': could not compress grain %llu", bd->filename,
                         (unsigned long long)g);
-    clen = clen - z->avail_out;
     int r = store_grain(bd, e, g, e->cbuf + 12, clen, err);
     if (r == 0)
         e->pending_used = false;
@@ -921,6 +985,9 @@ static int grain_allocate(struct block_dev *bd, struct extent *e, uint64_t off, 
     uint64_t sector = e->next_sector;
     if (sector + e->grain / SECTOR > 0xffffffffull)
         return verr_set(err, EFBIG, "'%s': the extent is full", e->path);
+    r = export_room(e, sector, e->grain / SECTOR, err);
+    if (r < 0)
+        return r;
     uint64_t host = sector * SECTOR;
     uint64_t gstart = e->start + g * e->grain;
     bool cow = st == G_UNALLOC && bd->backing && (in > 0 || n < e->grain);
@@ -933,9 +1000,14 @@ static int grain_allocate(struct block_dev *bd, struct extent *e, uint64_t off, 
         }
         free(buf);
     } else {
-        /* Past the end of the file: the rest of the grain is a hole. */
+        /* Past the end of the file: the rest of the grain is a hole. In an
+         * export it holds old data, zeroed. */
         r = hostfile_pwrite(e->f, p, n, host + in, err);
-        if (r == 0 && host + e->grain > e->file_len && in + n < e->grain)
+        if (r == 0 && e->f->nbd && in)
+            r = hostfile_zero(e->f, host, in, false, err);
+        if (r == 0 && e->f->nbd && in + n < e->grain)
+            r = hostfile_zero(e->f, host + in + n, e->grain - in - n, false, err);
+        else if (r == 0 && host + e->grain > e->file_len && in + n < e->grain)
             r = hostfile_truncate(e->f, host + e->grain, err);
     }
     if (r < 0)
@@ -1073,18 +1145,11 @@ static int vmdk_compress(struct block_dev *bd, const void *buf, size_t len, void
                         len);
     struct zslot *zs = zslot_get(K(bd), true);
     if (!zs)
-        return verr_set(err, ENOMEM, "'%s': could not set up zlib", bd->filename);
-    /* What compress() makes, without setting zlib up for every grain. */
-    z_stream *z = &zs->z;
-    deflateReset(z);
-    z->next_in = (Bytef *)buf;
-    z->avail_in = (uInt)len;
-    z->next_out = out;
-    z->avail_out = (uInt)compressBound((uLong)len); /* len <= the grain: out has room */
-    int zr = deflate(z, Z_FINISH);
-    size_t n = z->total_out;
+        return verr_set(err, ENOMEM, "'%s': could not set up libdeflate", bd->filename);
+    /* len <= the grain: out has room for grain_bound() bytes */
+    size_t n = libdeflate_zlib_compress(zs->lc, buf, len, out, grain_bound(len));
     zslot_put(K(bd), zs);
-    if (zr != Z_STREAM_END)
+    if (n == 0)
         return verr_set(err, EIO, "'%s': could not compress %zu bytes", bd->filename, len);
     *olen = n;
     return 0;
@@ -1379,6 +1444,8 @@ static int sparse_open(struct extent *e, bool writable, struct verr *err)
     e->next_sector = (e->file_len + e->grain - 1) / e->grain * e->grain / SECTOR;
     if (e->compressed) /* grains are packed at sector granularity */
         e->next_sector = (e->file_len + SECTOR - 1) / SECTOR;
+    if (e->f->nbd && writable) /* reads every grain table: only for a writer */
+        return export_used_end(e, get_le64(h + H_OVERHEAD), err);
     return 0;
 }
 
@@ -1704,7 +1771,11 @@ static int write_zero_file(struct hostfile *hf, uint64_t off, uint64_t len, stru
 }
 
 /* A hosted sparse extent of `bytes` (qemu's layout: header, 20 descriptor
- * sectors, redundant GD and GTs, GD and GTs, grains from the next grain). */
+ * sectors, redundant GD and GTs, GD and GTs, grains from the next grain).
+ * path may be an NBD export (block_create_target): it cannot be truncated,
+ * and what it held before would read as grain tables and descriptor text,
+ * so the metadata area is zeroed in it instead (qemu-img leaves it as it
+ * was: its VMDK on an export that was not zero is corrupt). */
 static int create_sparse(const char *path, uint64_t bytes, bool compress, bool zeroed,
                          const char *desc, struct verr *err)
 {
@@ -1735,13 +1806,14 @@ static int create_sparse(const char *path, uint64_t bytes, bool compress, bool z
     put_le64(h + H_OVERHEAD, grain_off);
     memcpy(h + H_CHECK_BYTES, "\n \r\n", 4);
     put_le16(h + H_COMPRESS, compress ? 1 : 0);
-    int fd = hostfile_create_fd(path, err); /* locked: never clobbers an image in use */
-    if (fd < 0)
-        return fd;
-    struct hostfile hf = {.fd = fd, .path = (char *)path, .writable = true, .align = 4096};
-    int r = hostfile_pwrite(&hf, h, SECTOR, 0, err);
+    struct hostfile hf;
+    int r = block_create_target(&hf, path, grain_off * SECTOR, NULL, err);
+    if (r < 0)
+        return r;
+    r = hostfile_pwrite(&hf, h, SECTOR, 0, err);
     if (r == 0)
-        r = hostfile_truncate(&hf, grain_off * SECTOR, err);
+        r = hf.nbd ? hostfile_zero(&hf, SECTOR, (grain_off - 1) * SECTOR, false, err)
+                   : hostfile_truncate(&hf, grain_off * SECTOR, err);
     uint8_t *gdb = xcalloc(1, gd_sectors * SECTOR);
     for (int copy = 0; r == 0 && copy < 2; copy++) {
         uint64_t at = copy ? gd : rgd;
@@ -1757,9 +1829,7 @@ static int create_sparse(const char *path, uint64_t bytes, bool compress, bool z
         else
             r = hostfile_pwrite(&hf, desc, dl, SECTOR, err);
     }
-    if (close(fd) < 0 && r == 0)
-        r = verr_errno(err, errno, "could not close '%s'", path);
-    return r;
+    return block_create_target_close(&hf, r, err);
 }
 
 static int create_flat(const char *path, uint64_t bytes, enum block_prealloc prealloc,
@@ -1809,6 +1879,16 @@ static int vmdk_create(const char *path, const struct block_create_opts *o, stru
     bool split = strncmp(sub, "twoGb", 5) == 0;
     bool flat = strcmp(sub, "monolithicFlat") == 0 || strcmp(sub, "twoGbMaxExtentFlat") == 0;
     bool compress = strcmp(sub, "streamOptimized") == 0;
+    bool nbd = nbd_uri_is_nbd(path);
+    if (nbd && (split || flat))
+        return verr_set(err, ENOTSUP,
+                        "a %s VMDK cannot be created on an NBD export: its extents are files "
+                        "beside the descriptor",
+                        sub);
+    if (nbd && o->backing_file)
+        return verr_set(err, ENOTSUP,
+                        "a VMDK on an NBD export cannot have a backing file (its "
+                        "parentFileNameHint would be relative to no directory)");
     if (flat && o->backing_file)
         return verr_set(err, ENOTSUP, "Flat image can't have backing file");
     if (flat && o->zeroed_grain)
@@ -1855,7 +1935,9 @@ static int vmdk_create(const char *path, const struct block_create_opts *o, stru
     uint32_t cid;
     block_random(&cid, sizeof(cid));
     if (!split && !flat) {
-        char *l = xasprintf("RW %llu SPARSE \"%s\"\n", (unsigned long long)(size / SECTOR), base);
+        /* An export has no file name: qemu-img names the extent "." there. */
+        char *l = xasprintf("RW %llu SPARSE \"%s\"\n", (unsigned long long)(size / SECTOR),
+                            nbd ? "." : base);
         free(lines);
         lines = l;
     } else {
@@ -1881,8 +1963,8 @@ static int vmdk_create(const char *path, const struct block_create_opts *o, stru
     char *desc =
         xasprintf("# Disk DescriptorFile\n"
                   "version=1\n"
-                  "CID=%08x\n"
-                  "parentCID=%08x\n"
+                  "CID=%x\n" /* as qemu writes it: no leading zeroes */
+                  "parentCID=%x\n"
                   "createType=\"%s\"\n"
                   "%s"
                   "\n"

@@ -167,9 +167,10 @@ same "create with preallocation on an export" create -f raw -o preallocation=ful
 same "resize of an export" resize -f raw "$W" +1M
 same "resize --shrink of an export" resize -f raw --shrink "$W" 1M
 same "check of a raw export" check "$U"
-# qcow2 on an export: test-img-nbd-qcow2.sh. TODO(#13): the other formats with metadata.
-fails "create vmdk on an export: refused in one line" "$W: creating a vmdk image" \
-    create -f vmdk "$W" 1M
+# qcow2 on an export: test-img-nbd-qcow2.sh; vdi, vpc, vmdk, vhdx: test-img-nbd-create.sh.
+fails "create of a flat vmdk on an export: refused in one line" \
+    "$W: a monolithicFlat VMDK cannot be created on an NBD export" \
+    create -f vmdk -o subformat=monolithicFlat "$W" 1M
 
 # --image-opts driver=nbd
 IO="driver=nbd,server.type=unix,server.path=$S,export=exp"
