@@ -348,8 +348,9 @@ void domain_vcpus_resize(struct domain_def *def, unsigned old_max);
 /* One vCPU's state (no-op without <vcpus>); vcpus_current follows. */
 void domain_vcpus_set(struct domain_def *def, unsigned id, bool enabled, bool hotpluggable,
                       unsigned order);
-/* The order a vCPU plugged now gets: one past the highest. */
-unsigned domain_vcpus_next_order(const struct domain_def *def);
+/* The order a vCPU plugged now gets: one past the highest (the enabled vCPUs numbered by
+ * id first when none has one, as libvirt's live XML shows them after a plug). */
+unsigned domain_vcpus_next_order(struct domain_def *def);
 
 /* Validation and normalisation again after a caller changed fields (setvcpus, setmem, ...). */
 int domain_def_validate(const struct domain_def *def, unsigned flags, struct verr *err);

@@ -223,11 +223,16 @@ void domain_vcpus_set(struct domain_def *def, unsigned id, bool enabled, bool ho
     def->vcpus_current = n;
 }
 
-unsigned domain_vcpus_next_order(const struct domain_def *def)
+unsigned domain_vcpus_next_order(struct domain_def *def)
 {
+    struct domain_vcpu *v = def->vcpu_states;
     unsigned max = 0;
-    for (unsigned i = 0; def->vcpu_states && i < def->vcpus; i++)
-        if (def->vcpu_states[i].order > max)
-            max = def->vcpu_states[i].order;
+    for (unsigned i = 0; v && i < def->vcpus; i++)
+        if (v[i].order > max)
+            max = v[i].order;
+    if (v && max == 0) /* every enabled vCPU has an order or none: number them by id first */
+        for (unsigned i = 0; i < def->vcpus; i++)
+            if (v[i].enabled)
+                v[i].order = ++max;
     return max + 1;
 }
