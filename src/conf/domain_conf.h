@@ -342,8 +342,9 @@ void domain_def_add_device(struct domain_def *def, struct xnode *node);
 void domain_def_remove_disk(struct domain_def *def, size_t i);
 void domain_def_remove_net(struct domain_def *def, size_t i);
 
-/* <vcpus> (domain_vcpus.c). After def->vcpus or vcpus_current changed (setvcpus):
- * the states resized from old_max and the first vcpus_current enabled, as libvirt. */
+/* <vcpus> (domain_vcpus.c). After def->vcpus or vcpus_current changed (setvcpus --config):
+ * the states resized from old_max, then vCPUs enabled (the first disabled ones) or disabled
+ * (the last enabled ones) until vcpus_current are, as libvirt. */
 void domain_vcpus_resize(struct domain_def *def, unsigned old_max);
 /* One vCPU's state (no-op without <vcpus>); vcpus_current follows. */
 void domain_vcpus_set(struct domain_def *def, unsigned id, bool enabled, bool hotpluggable,

@@ -199,16 +199,26 @@ void domain_vcpus_resize(struct domain_def *def, unsigned old_max)
         return;
     v = xreallocarray(v, def->vcpus, sizeof(*v));
     for (unsigned i = old_max; i < def->vcpus; i++)
-        v[i] = (struct domain_vcpu){false, 1, 0};
-    /* libvirt's virDomainDefSetVcpus: the first `current` online, the others not */
-    for (unsigned i = 0; i < def->vcpus; i++) {
-        v[i].enabled = i < def->vcpus_current;
-        if (!v[i].enabled)
-            v[i].order = 0;
-        if (!v[i].enabled && v[i].hotpluggable == 0)
-            v[i].hotpluggable = 1;
-    }
+        v[i] = (struct domain_vcpu){false, -1, 0}; /* libvirt writes no hotpluggable= */
     def->vcpu_states = v;
+    /* libvirt's qemuDomainSetVcpusConfig: the orders go; upwards the first disabled vCPUs
+     * are enabled, downwards the last enabled ones disabled (and hotpluggable) */
+    unsigned cur = 0, want = def->vcpus_current;
+    for (unsigned i = 0; i < def->vcpus; i++) {
+        v[i].order = 0;
+        cur += v[i].enabled;
+    }
+    for (unsigned i = 0; cur < want && i < def->vcpus; i++)
+        if (!v[i].enabled) {
+            v[i].enabled = true;
+            cur++;
+        }
+    for (unsigned i = def->vcpus; cur > want && i-- > 0;)
+        if (v[i].enabled) {
+            v[i].enabled = false;
+            v[i].hotpluggable = 1;
+            cur--;
+        }
 }
 
 void domain_vcpus_set(struct domain_def *def, unsigned id, bool enabled, bool hotpluggable,

@@ -65,22 +65,26 @@ def count(out, what, where):
     return int(m.group(1)) if m else None
 
 
-# The --config sequence run on both daemons: (args, expect success).
+# The --config sequence run on both daemons: (command and args, expect success).
 CONFIG_STEPS = [
-    (("0", "--disable", "--config"), False),
-    (("9", "--enable", "--config"), False),
-    (("x", "--enable", "--config"), False),
-    (("3", "--enable", "--config"), True),
-    (("2", "--disable", "--config"), True),
-    (("1", "--enable", "--disable", "--config"), False),
+    (("setvcpu", "0", "--disable", "--config"), False),
+    (("setvcpu", "9", "--enable", "--config"), False),
+    (("setvcpu", "x", "--enable", "--config"), False),
+    (("setvcpu", "3", "--enable", "--config"), True),
+    (("setvcpu", "2", "--disable", "--config"), True),
+    (("setvcpu", "1", "--enable", "--disable", "--config"), False),
+    (("setvcpus", "3", "--config"), True),
+    (("setvcpus", "2", "--config"), True),
+    (("setvcpus", "6", "--config", "--maximum"), True),
+    (("setvcpu", "4", "--enable", "--config"), True),
 ]
 
 
 def config_run(virsh, name):
     """The steps' outcomes (rc, stderr) and the persistent <vcpu>/<vcpus> after each."""
     out = []
-    for args, _ in CONFIG_STEPS:
-        r = virsh("setvcpu", name, *args)
+    for (cmd, *args), _ in CONFIG_STEPS:
+        r = virsh(cmd, name, *args)
         x = virsh("dumpxml", "--inactive", name).stdout
         out.append((r.returncode, r.stderr.strip(), vcpus_block(x)))
     return out
@@ -173,7 +177,7 @@ try:
     t.ok(r.returncode == 0, "an inactive domain svcfg with the same <vcpus> defines", r.stderr)
     ours = config_run(d.virsh, "svcfg")
     for (args, good), (rc, err, _) in zip(CONFIG_STEPS, ours):
-        t.ok((rc == 0) == good, f"virsh setvcpu svcfg {' '.join(args)} "
+        t.ok((rc == 0) == good, f"virsh {args[0]} svcfg {' '.join(args[1:])} "
              f"{'succeeds' if good else 'is refused'}", err)
     r = d.vsh("setvcpu", "svcfg", "3", "--disable", "--config")
     x = d.virsh("dumpxml", "--inactive", "svcfg").stdout
@@ -192,7 +196,7 @@ try:
         theirs = config_run(ref, "svcfg")
         for (args, _), o, th in zip(CONFIG_STEPS, ours, theirs):
             t.ok(o[0] == th[0] and o[1] == th[1] and o[2] == th[2],
-                 f"setvcpu svcfg {' '.join(args)}: the same outcome and persistent <vcpus> as "
+                 f"{args[0]} svcfg {' '.join(args[1:])}: the same outcome and persistent <vcpus> as "
                  "libvirtd", f"vireod {o!r}\nlibvirtd {th!r}")
         # define-time checks of <vcpus>, the same words
         for name, vc in (("bad0", "<vcpu>2</vcpu><vcpus><vcpu id='0' enabled='no'/>"
