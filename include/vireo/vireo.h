@@ -1059,6 +1059,10 @@ int vir_domain_get_guest_vcpus(vir_domain *dom, vir_typed_parameter **params, in
 /* virDomainSetGuestVcpus: the vCPUs in cpumap (a cpulist) online (state 1) or offline (0). */
 int vir_domain_set_guest_vcpus(vir_domain *dom, const char *cpumap, int state, unsigned int flags,
                                vir_error *err);
+/* virDomainSetVcpu: the hotpluggable vCPUs in cpumap (a cpulist) enabled (state 1) or
+ * disabled (0); flags VIR_DOMAIN_AFFECT_*. */
+int vir_domain_set_vcpu(vir_domain *dom, const char *cpumap, int state, unsigned int flags,
+                        vir_error *err);
 /* *params is malloc'd (free it with vir_typed_params_free). flags must be 0. */
 int vir_domain_get_guest_info(vir_domain *dom, unsigned int types, vir_typed_parameter **params,
                               int *nparams, unsigned int flags, vir_error *err);

@@ -204,6 +204,13 @@ struct domain_vcpupin {
     char *cpuset;
 };
 
+/* One entry of <vcpus> (libvirt's per-vCPU state). */
+struct domain_vcpu {
+    bool enabled;
+    int hotpluggable; /* -1 unset (before post-parse), 0 no, 1 yes */
+    unsigned order;   /* 0 = unset */
+};
+
 struct domain_iothreadpin {
     unsigned iothread;
     char *cpuset;
@@ -225,6 +232,9 @@ struct domain_def {
     unsigned vcpus_current; /* == vcpus when not given */
     char *vcpu_placement;   /* "static" / "auto" / NULL */
     char *cpuset;
+    /* <vcpus>: def->vcpus entries, or NULL when the definition has none (libvirt's
+     * individualvcpus unset); vcpus_current is then the number enabled */
+    struct domain_vcpu *vcpu_states;
     unsigned iothreads;
 
     /* <cputune> */
@@ -331,6 +341,17 @@ void domain_def_add_net(struct domain_def *def, const struct domain_net *src);
 void domain_def_add_device(struct domain_def *def, struct xnode *node);
 void domain_def_remove_disk(struct domain_def *def, size_t i);
 void domain_def_remove_net(struct domain_def *def, size_t i);
+
+/* <vcpus> (domain_vcpus.c). After def->vcpus or vcpus_current changed (setvcpus --config):
+ * the states resized from old_max, then vCPUs enabled (the first disabled ones) or disabled
+ * (the last enabled ones) until vcpus_current are, as libvirt. */
+void domain_vcpus_resize(struct domain_def *def, unsigned old_max);
+/* One vCPU's state (no-op without <vcpus>); vcpus_current follows. */
+void domain_vcpus_set(struct domain_def *def, unsigned id, bool enabled, bool hotpluggable,
+                      unsigned order);
+/* The order a vCPU plugged now gets: one past the highest (the enabled vCPUs numbered by
+ * id first when none has one, as libvirt's live XML shows them after a plug). */
+unsigned domain_vcpus_next_order(struct domain_def *def);
 
 /* Validation and normalisation again after a caller changed fields (setvcpus, setmem, ...). */
 int domain_def_validate(const struct domain_def *def, unsigned flags, struct verr *err);

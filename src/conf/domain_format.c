@@ -580,7 +580,7 @@ char *domain_def_format(const struct domain_def *def, unsigned flags)
     if (def->vcpus_current != def->vcpus)
         buf_printf(b, " current='%u'", def->vcpus_current);
     buf_printf(b, ">%u</vcpu>\n", def->vcpus);
-    kept_named(f, def, "vcpus");
+    domain_vcpus_format(b, def);
     if (def->iothreads) {
         ind(b, 1);
         buf_printf(b, "<iothreads>%u</iothreads>\n", def->iothreads);

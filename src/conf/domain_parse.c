@@ -1024,16 +1024,9 @@ static int parse_cpu(struct pctx *c, const struct xnode *n, struct domain_def *d
 
 /* ---- the domain ---- */
 
-static const char *const kept_top[] = {"vcpus",
-                                       "iothreadids",
-                                       "defaultiothread",
-                                       "throttlegroups",
-                                       "on_lockfailure",
-                                       "qemu:commandline",
-                                       "qemu:capabilities",
-                                       "qemu:override",
-                                       "qemu:deprecation",
-                                       NULL};
+static const char *const kept_top[] = {"iothreadids",    "defaultiothread",  "throttlegroups",
+                                       "on_lockfailure", "qemu:commandline", "qemu:capabilities",
+                                       "qemu:override",  "qemu:deprecation", NULL};
 
 static int parse_vcpu(struct pctx *c, const struct xnode *k, struct domain_def *def)
 {
@@ -1097,6 +1090,7 @@ static struct xnode **top_slot(struct domain_def *def, const char *name)
 static int parse_domain(struct pctx *c, const struct xnode *root, struct domain_def *def)
 {
     int r;
+    const struct xnode *vcpus_node = NULL;
     if (strcmp(root->name, "domain") != 0)
         return verr_set(c->err, EINVAL, "unexpected root element '%s', expecting 'domain'",
                         root->name);
@@ -1187,6 +1181,8 @@ static int parse_domain(struct pctx *c, const struct xnode *root, struct domain_
         } else if (strcmp(k->name, "vcpu") == 0) {
             if ((r = parse_vcpu(c, k, def)))
                 return r;
+        } else if (strcmp(k->name, "vcpus") == 0) {
+            vcpus_node = k; /* needs <vcpu>'s maximum, which may come later */
         } else if (strcmp(k->name, "iothreads") == 0) {
             if (str_to_uint(txt, 10, &def->iothreads) < 0)
                 return verr_set(c->err, EINVAL, "invalid value '%s' in element 'iothreads'", txt);
@@ -1228,6 +1224,9 @@ static int parse_domain(struct pctx *c, const struct xnode *root, struct domain_
             return r;
         }
     }
+    if (vcpus_node &&
+        (r = domain_vcpus_parse(vcpus_node, def, c->flags & DOMAIN_PARSE_VALIDATE, c->err)) < 0)
+        return r;
     if (!have_name)
         return verr_set(c->err, EINVAL, "missing element 'name' in 'domain'");
     if ((r = domain_name_check(def->name, c->flags, c->err)))

@@ -1018,6 +1018,8 @@ static int post_top(struct domain_def *def, struct verr *err)
     }
     if (def->vcpus == 0)
         def->vcpus = def->vcpus_current = 1;
+    if ((r = domain_vcpus_post_parse(def, domain_kvm_applies(def), err)) < 0)
+        return r;
     if (def->vcpus_current > def->vcpus) {
         char b[16];
         snprintf(b, sizeof(b), "%u", def->vcpus_current);

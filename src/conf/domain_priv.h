@@ -19,6 +19,13 @@
 
 #include "conf/domain_conf.h"
 
+/* ---- domain_vcpus.c ---- */
+
+int domain_vcpus_parse(const struct xnode *n, struct domain_def *def, bool validate,
+                       struct verr *err);
+int domain_vcpus_post_parse(struct domain_def *def, bool kvm, struct verr *err);
+void domain_vcpus_format(struct buf *b, const struct domain_def *def);
+
 /* ---- domain_util.c ---- */
 
 void domain_disk_clear(struct domain_disk *d);

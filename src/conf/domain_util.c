@@ -408,6 +408,11 @@ struct domain_def *domain_def_copy(const struct domain_def *s)
     d->metadata = xnode_copy(s->metadata);
     d->vcpu_placement = dup_or_null(s->vcpu_placement);
     d->cpuset = dup_or_null(s->cpuset);
+    d->vcpu_states = NULL;
+    if (s->vcpu_states) {
+        d->vcpu_states = xcalloc(s->vcpus, sizeof(*d->vcpu_states));
+        memcpy(d->vcpu_states, s->vcpu_states, s->vcpus * sizeof(*d->vcpu_states));
+    }
     d->vcpupins = s->nvcpupins ? xcalloc(s->nvcpupins, sizeof(*d->vcpupins)) : NULL;
     for (size_t i = 0; i < s->nvcpupins; i++) {
         d->vcpupins[i].vcpu = s->vcpupins[i].vcpu;
@@ -484,6 +489,7 @@ void domain_def_free(struct domain_def *d)
     xnode_free(d->metadata);
     free(d->vcpu_placement);
     free(d->cpuset);
+    free(d->vcpu_states);
     for (size_t i = 0; i < d->nvcpupins; i++)
         free(d->vcpupins[i].cpuset);
     free(d->vcpupins);

@@ -198,6 +198,8 @@ void vd_domain_job_set_memory(struct vd_job *job);
 /* virDomainUpdateDeviceFlags: a CD-ROM's medium (live-change.c). */
 void vd_domain_job_update_device(struct vd_job *job);
 void vd_domain_job_set_vcpus(struct vd_job *job);
+/* virDomainSetVcpu: job->text the cpulist, job->value the state (1 enable, 0 disable). */
+void vd_domain_job_set_vcpu(struct vd_job *job);
 /* setvcpus --live upwards (live-vcpus.c): plugs vCPUs from..to-1 into the running VMM, then
  * calls then(job), or fails the job. */
 void vd_domain_live_add_vcpus(struct vd_job *job, unsigned from, unsigned to,

@@ -4,7 +4,8 @@
  * (through its VMM), to its persistent definition, or both, as libvirt's
  * VIR_DOMAIN_AFFECT_LIVE / AFFECT_CONFIG flags say.
  *
- * setvcpus --live plugs and unplugs vCPUs through live-vcpus.c.
+ * setvcpus --live plugs and unplugs vCPUs through live-vcpus.c, and so does setvcpu
+ * (one vCPU by id, the <vcpus> states of the live and persistent definitions).
  *
  * The live half never touches the persistent definition and the config
  * half never the running VM: a running domain's live definition is its own
@@ -13,6 +14,8 @@
  * definition says. Checks and messages are libvirt's.
  */
 #include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -21,6 +24,8 @@
 #include "daemon/net-iface.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/vmm-driver.h"
+#include "util/bitmap.h"
+#include "util/cpulist.h"
 #include "util/error.h"
 #include "util/mem.h"
 
@@ -150,6 +155,7 @@ static void set_vcpus_config(struct vd_job *job)
 {
     unsigned n = (unsigned)job->value;
     struct domain_def *def = domain_def_copy(vd_domain_config(job->dom));
+    unsigned old_max = def->vcpus;
     if (job->flags & VIR_DOMAIN_VCPU_MAXIMUM) {
         def->vcpus = n;
         if (def->vcpus_current > n)
@@ -165,6 +171,7 @@ static void set_vcpus_config(struct vd_job *job)
         }
         def->vcpus_current = n;
     }
+    domain_vcpus_resize(def, old_max);
     commit(job, def);
 }
 
@@ -217,6 +224,207 @@ void vd_domain_job_set_vcpus(struct vd_job *job)
         return;
     }
     set_vcpus_live_done(job);
+}
+
+/* ---- setvcpu: one vCPU by id (virDomainSetVcpu) ------------------------------------ */
+
+/* libvirt's QEMU_GUEST_VCPU_MAX_ID, the bitmap's size. */
+#define SETVCPU_MAX_ID 4096
+
+/* The vCPU ids of the call; NULL (and the job failed) when there are none. */
+static struct bitmap *setvcpu_map(struct vd_job *job, long *last)
+{
+    struct bitmap *map = NULL;
+    struct verr e = {0};
+    if (cpulist_parse(job->text, SETVCPU_MAX_ID, &map, &e) < 0) {
+        vd_job_fail(job, VIR_ERR_INVALID_ARG, "invalid argument: Failed to parse bitmap '%s'",
+                    job->text);
+        return NULL;
+    }
+    *last = -1;
+    for (long k = bitmap_next_set(map, 0); k >= 0; k = bitmap_next_set(map, (size_t)k + 1))
+        *last = k;
+    if (*last < 0) {
+        bitmap_free(map);
+        vd_job_fail(job, VIR_ERR_INVALID_ARG,
+                    "invalid argument: no vcpus selected for modification");
+        return NULL;
+    }
+    return map;
+}
+
+/* A definition without <vcpus> given its states: the first vcpus_current enabled (and not
+ * hotpluggable), the others disabled, no order (libvirt's defaults). */
+static void vcpus_ensure(struct domain_def *def)
+{
+    if (def->vcpu_states)
+        return;
+    def->vcpu_states = xcalloc(def->vcpus, sizeof(*def->vcpu_states));
+    unsigned cur = def->vcpus_current ? def->vcpus_current : def->vcpus;
+    for (unsigned i = 0; i < def->vcpus; i++)
+        def->vcpu_states[i] = (struct domain_vcpu){i < cur, i < cur ? 0 : 1, 0};
+}
+
+/* The config half: the vCPUs given enabled or disabled, and hotpluggable from now on; every
+ * order cleared (libvirt's qemuDomainSetVcpuConfig). */
+static void set_vcpu_config(struct vd_job *job)
+{
+    long last;
+    struct bitmap *map = setvcpu_map(job, &last);
+    if (!map)
+        return;
+    struct domain_def *def = domain_def_copy(vd_domain_config(job->dom));
+    vcpus_ensure(def);
+    for (unsigned i = 0; i < def->vcpus; i++)
+        def->vcpu_states[i].order = 0;
+    unsigned n = 0;
+    for (unsigned i = 0; i < def->vcpus; i++) {
+        if (bitmap_test(map, i))
+            def->vcpu_states[i] = (struct domain_vcpu){job->value == 1, 1, 0};
+        n += def->vcpu_states[i].enabled;
+    }
+    def->vcpus_current = n;
+    bitmap_free(map);
+    commit(job, def);
+}
+
+static void set_vcpu_live_done(struct vd_job *job)
+{
+    if (vd_domain_affects_config(job->dom, job->flags))
+        set_vcpu_config(job);
+    else
+        vd_job_done(job);
+}
+
+/* Whether vireo-vmm's vCPU i was plugged (device_add), from query-hotpluggable-cpus. */
+static bool vcpu_plugged(struct json_object *slots, unsigned i)
+{
+    size_t len = json_object_array_length(slots);
+    struct json_object *slot = i < len ? json_object_array_get_idx(slots, len - 1 - i) : NULL;
+    struct json_object *qp;
+    char want[64];
+    snprintf(want, sizeof(want), "/machine/peripheral/vcpu%u", i);
+    return slot && json_object_object_get_ex(slot, "qom-path", &qp) &&
+           strcmp(json_object_get_string(qp), want) == 0;
+}
+
+/* The live half, once query-hotpluggable-cpus says which vCPUs were plugged: libvirt's
+ * checks (qemuDomainFilterHotplugVcpuEntities), then one device_add or device_del. */
+static void set_vcpu_slots(void *opaque, int r, struct json_object *ret, const char *error)
+{
+    struct vd_job *job = opaque;
+    struct domain_def *def = job->dom->def;
+    if (r < 0 || !json_object_is_type(ret, json_type_array)) {
+        vd_job_fail(job, VIR_ERR_INTERNAL_ERROR, "internal error: %s",
+                    error ? error : "no answer to query-hotpluggable-cpus");
+        return;
+    }
+    long last;
+    struct bitmap *map = setvcpu_map(job, &last);
+    if (!map)
+        return;
+    bool state = job->value == 1;
+    unsigned cur = def->vcpus_current ? def->vcpus_current : def->vcpus;
+    unsigned k = 0, n = 0;
+    for (long b = bitmap_next_set(map, 0); b >= 0; b = bitmap_next_set(map, (size_t)b + 1)) {
+        unsigned i = (unsigned)b;
+        bool enabled = i < cur; /* Vireo's enabled vCPUs are 0..cur-1 */
+        bool hp = def->vcpu_states ? def->vcpu_states[i].hotpluggable == 1
+                                   : !enabled || vcpu_plugged(ret, i);
+        if (enabled == state) {
+            bitmap_free(map);
+            vd_job_fail(job, VIR_ERR_INVALID_ARG,
+                        "invalid argument: vcpu '%u' is already in requested state", i);
+            return;
+        }
+        if (enabled && !hp) {
+            bitmap_free(map);
+            vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                        "Operation not supported: vcpu '%u' can't be unplugged", i);
+            return;
+        }
+        k = i;
+        n++;
+    }
+    bitmap_free(map);
+    if (n > 1) {
+        vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                    "Operation not supported: only one hotpluggable entity can be selected");
+        return;
+    }
+    /* TODO: any order, as libvirt: the daemon's vCPU threads, vcpuinfo and cgroups follow
+     * the vCPU index, so the enabled vCPUs stay 0..current-1 for now. */
+    if (k != (state ? cur : cur - 1)) {
+        vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                    "Operation not supported: vcpu '%u' can't be %s: Vireo enables and disables "
+                    "vCPUs in id order (vcpu '%u' next)",
+                    k, state ? "enabled" : "disabled", state ? cur : cur - 1);
+        return;
+    }
+    if (!def->vcpu_states) { /* the live XML gets <vcpus> from now on, as libvirt's */
+        vcpus_ensure(def);
+        for (unsigned i = 0; i < cur; i++)
+            def->vcpu_states[i] = (struct domain_vcpu){true, vcpu_plugged(ret, i) ? 1 : 0, i + 1};
+    }
+    if (state)
+        vd_domain_live_add_vcpus(job, cur, cur + 1, set_vcpu_live_done); /* live-vcpus.c */
+    else
+        vd_domain_live_del_vcpus(job, cur, cur - 1, set_vcpu_live_done);
+}
+
+void vd_domain_job_set_vcpu(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    bool live = vd_domain_affects_live(dom, job->flags);
+    bool config = vd_domain_affects_config(dom, job->flags);
+    if (vd_domain_check_targets(job, live, config) < 0)
+        return;
+    long last;
+    struct bitmap *map = setvcpu_map(job, &last);
+    if (!map)
+        return;
+    if (live && (unsigned long)last >= dom->def->vcpus) {
+        bitmap_free(map);
+        vd_job_fail(job, VIR_ERR_INVALID_ARG,
+                    "invalid argument: vcpu %ld is not present in live config", last);
+        return;
+    }
+    if (config) { /* libvirt's qemuDomainVcpuValidateConfig */
+        const struct domain_def *cfg = vd_domain_config(dom);
+        if ((unsigned long)last >= cfg->vcpus) {
+            bitmap_free(map);
+            vd_job_fail(job, VIR_ERR_INVALID_ARG,
+                        "invalid argument: vcpu %ld is not present in persistent config", last);
+            return;
+        }
+        if (bitmap_test(map, 0)) {
+            bitmap_free(map);
+            vd_job_fail(job, VIR_ERR_INVALID_ARG, "invalid argument: vCPU '0' can't be modified");
+            return;
+        }
+        long first = bitmap_next_set(map, 0);
+        unsigned cur = cfg->vcpus_current ? cfg->vcpus_current : cfg->vcpus;
+        for (unsigned i = (unsigned)first + 1; i < cfg->vcpus; i++) {
+            bool on = cfg->vcpu_states ? cfg->vcpu_states[i].enabled : i < cur;
+            bool hp = cfg->vcpu_states ? cfg->vcpu_states[i].hotpluggable == 1 : !on;
+            if (!bitmap_test(map, i) && on && !hp) {
+                bitmap_free(map);
+                vd_job_fail(job, VIR_ERR_INVALID_ARG,
+                            "invalid argument: vcpu '%ld' can't be modified as it is followed "
+                            "by non-hotpluggable online vcpus",
+                            first);
+                return;
+            }
+        }
+    }
+    bitmap_free(map);
+    if (!live) {
+        set_vcpu_config(job);
+        return;
+    }
+    struct verr err = {0};
+    if (vd_vmm_query(dom->vmm, "query-hotpluggable-cpus", NULL, set_vcpu_slots, job, &err) < 0)
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED, "operation failed: %s", verr_msg(&err));
 }
 
 /* ---- a CD-ROM's medium --------------------------------------------------------------- */

@@ -19,7 +19,9 @@
  * DEVICE_DELETED comes (in time or later), the live count follows, the
  * vCPU's thread leaves the daemon's list and its vcpuN cgroup is removed.
  *
- * TODO: setvcpu (one vCPU by id) and --guest.
+ * setvcpu (live-change.c) plugs or unplugs one vCPU through the same two paths; a
+ * definition with <vcpus> has the vCPU's state follow (enabled, hotpluggable, the next
+ * order). setvcpus --guest goes through the guest agent (rpc-agent.c).
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -102,8 +104,10 @@ static void plug_done(void *opaque, int r, const char *error)
         fail(lv, VIR_ERR_INTERNAL_ERROR, "%s", error ? error : "device_add failed");
         return;
     }
+    /* the live definition only; its <vcpus> too when it has one */
+    domain_vcpus_set(dom->def, lv->next, true, true, domain_vcpus_next_order(dom->def));
     lv->next++;
-    dom->def->vcpus_current = lv->next; /* the live definition only */
+    dom->def->vcpus_current = lv->next;
     vd_domain_save_status(dom->daemon, dom);
     plug_next(lv);
 }
@@ -316,6 +320,7 @@ void vd_domain_vcpu_deleted(struct vd_domain *dom, const char *data)
         return;
     }
     json_object_put(o);
+    domain_vcpus_set(def, k, false, true, 0);
     def->vcpus_current = k; /* the live definition only */
     vd_domain_save_status(dom->daemon, dom);
     const pid_t *tids;

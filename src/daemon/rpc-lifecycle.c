@@ -212,6 +212,21 @@ static int set_vcpus(struct vd_call *c)
     return submit(c, c->dom, "setvcpus", vd_domain_job_set_vcpus, flags, n);
 }
 
+static int set_vcpu(struct vd_call *c)
+{
+    const struct remote_domain_set_vcpu_args *a = c->args;
+    unsigned live = 1, config = 2; /* VIR_DOMAIN_AFFECT_* */
+    if (vd_call_check_flags(c, a->flags, live | config, "qemuDomainSetVcpu") < 0)
+        return -1;
+    if (a->state != 0 && a->state != 1)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: unsupported state value");
+    struct vd_job *job = call_job(c, c->dom, "setvcpu", vd_domain_job_set_vcpu, a->flags,
+                                  (unsigned long long)a->state);
+    job->text = xstrdup(a->cpumap);
+    vd_job_submit(job);
+    return RPC_HANDLER_DEFERRED;
+}
+
 static int set_memory(struct vd_call *c)
 {
     unsigned long long kib;
@@ -255,6 +270,7 @@ static const struct vd_proc procs[] = {
     {REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS, undefine},
     {REMOTE_PROC_DOMAIN_SET_VCPUS, set_vcpus},
     {REMOTE_PROC_DOMAIN_SET_VCPUS_FLAGS, set_vcpus},
+    {REMOTE_PROC_DOMAIN_SET_VCPU, set_vcpu},
     {REMOTE_PROC_DOMAIN_SET_MEMORY, set_memory},
     {REMOTE_PROC_DOMAIN_SET_MEMORY_FLAGS, set_memory},
     {REMOTE_PROC_DOMAIN_SET_MAX_MEMORY, set_memory},

@@ -981,6 +981,41 @@ static int add_disk_secrets(struct argv_b *a, const struct domain_def *def,
     return 0;
 }
 
+unsigned vmm_argv_boot_vcpus(const struct domain_def *def)
+{
+    if (!def->vcpu_states)
+        return def->vcpus_current ? def->vcpus_current : def->vcpus;
+    unsigned n = 0;
+    for (unsigned i = 0; i < def->vcpus; i++)
+        n += def->vcpu_states[i].enabled && def->vcpu_states[i].hotpluggable == 0;
+    return n;
+}
+
+size_t vmm_argv_plug_vcpus(const struct domain_def *def, unsigned **ids)
+{
+    *ids = NULL;
+    size_t n = 0;
+    for (unsigned i = 0; def->vcpu_states && i < def->vcpus; i++)
+        n += def->vcpu_states[i].enabled && def->vcpu_states[i].hotpluggable == 1;
+    if (!n)
+        return 0;
+    unsigned *v = xcalloc(n, sizeof(*v));
+    size_t k = 0;
+    for (unsigned i = 0; i < def->vcpus; i++)
+        if (def->vcpu_states[i].enabled && def->vcpu_states[i].hotpluggable == 1)
+            v[k++] = i;
+    /* by order (libvirt's qemuProcessVcpusSortOrder), then id; few entries: insertion */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && def->vcpu_states[v[j - 1]].order > def->vcpu_states[v[j]].order;
+             j--) {
+            unsigned t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    *ids = v;
+    return n;
+}
+
 int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *paths, char ***out,
                    struct verr *err)
 {
@@ -1046,7 +1081,7 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
         addf2(&a, "-m", xasprintf("%llu", (def->memory_kib + 1023) / 1024));
     if (backing(def, "locked")) /* libvirt raises RLIMIT_MEMLOCK for it (vmm-start.c) */
         addf2(&a, "-overcommit", xstrdup("mem-lock=on"));
-    unsigned cur = def->vcpus_current ? def->vcpus_current : def->vcpus;
+    unsigned cur = vmm_argv_boot_vcpus(def);
     if (def->cpu_sockets)
         addf2(&a, "-smp",
               xasprintf("%u,sockets=%u,cores=%u,threads=%u,maxcpus=%u", cur, def->cpu_sockets,

@@ -50,6 +50,12 @@ const struct xnode *vmm_argv_virtio_console(const struct domain_def *def);
 size_t vmm_argv_net_fd_index(const struct domain_def *def, size_t i);
 size_t vmm_argv_net_nfds(const struct domain_def *def);
 
+/* -smp's count: the enabled non-hotpluggable vCPUs of <vcpus>, else <vcpu current>. */
+unsigned vmm_argv_boot_vcpus(const struct domain_def *def);
+/* The enabled hotpluggable vCPUs of <vcpus> in the order they are plugged at start
+ * (device_add before the guest runs, vmm-start.c): *ids (free it), their count. */
+size_t vmm_argv_plug_vcpus(const struct domain_def *def, unsigned **ids);
+
 /*
  * Builds the NULL-terminated argument vector in *out (free with
  * vmm_argv_free). Refuses, with one error line naming the element, what

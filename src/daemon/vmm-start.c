@@ -131,6 +131,8 @@ struct start_work {
     size_t nvcpu_tids;
     struct vd_iothread_tid *iothreads;
     size_t niothreads;
+    unsigned *plug_vcpus; /* <vcpus>' enabled hotpluggable vCPUs, in their order */
+    size_t nplug_vcpus;
     bool query_dimms; /* the definition has <memory> devices: read their slots and bases */
     struct vd_vmm_dimm *dimms;
     size_t ndimms;
@@ -161,6 +163,7 @@ static void work_free(struct start_work *w)
     vd_tune_plan_free(w->tune);
     vd_ns_plan_free(w->ns);
     free(w->vcpu_tids);
+    free(w->plug_vcpus);
     free(w->iothreads);
     free(w->dimms);
     if (w->vnc_password)
@@ -222,6 +225,44 @@ static int qmp_run(struct start_work *w, const char *cmd, struct json_object *ar
         r = verr_set(&w->err, EIO, "vireo-vmm refused %s: %s", cmd,
                      json_object_object_get_ex(e, "desc", &desc) ? json_object_get_string(desc)
                                                                  : "error");
+    json_object_put(reply);
+    return r;
+}
+
+/* <vcpus>: each enabled hotpluggable vCPU N device_add'ed as vcpuN into its slot (libvirt's
+ * qemuProcessSetupHotpluggableVcpus), before the threads are read and placed. The slots come
+ * from query-hotpluggable-cpus, last first: vCPU N is entry len - 1 - N. */
+static int plug_vcpus(struct start_work *w)
+{
+    struct json_object *reply = NULL, *ret;
+    int r = qmp_client_execute(w->qmp, "query-hotpluggable-cpus", NULL, VMM_QMP_TIMEOUT_MS, &reply,
+                               &w->err);
+    if (r == 0 && (!json_object_object_get_ex(reply, "return", &ret) ||
+                   !json_object_is_type(ret, json_type_array)))
+        r = verr_set(&w->err, EIO, "vireo-vmm gave no answer to query-hotpluggable-cpus");
+    size_t len = r == 0 ? json_object_array_length(ret) : 0;
+    for (size_t i = 0; r == 0 && i < w->nplug_vcpus; i++) {
+        unsigned id = w->plug_vcpus[i];
+        struct json_object *slot = id < len ? json_object_array_get_idx(ret, len - 1 - id) : NULL;
+        struct json_object *type, *props;
+        if (!slot || !json_object_object_get_ex(slot, "type", &type) ||
+            !json_object_object_get_ex(slot, "props", &props) ||
+            json_object_object_get_ex(slot, "qom-path", NULL)) {
+            r = verr_set(&w->err, EINVAL, "internal error: no free hotpluggable slot for vcpu %u",
+                         id);
+            break;
+        }
+        struct json_object *args = json_object_new_object();
+        json_object_object_add(args, "driver", json_object_get(type));
+        char name[32];
+        snprintf(name, sizeof(name), "vcpu%u", id);
+        json_object_object_add(args, "id", json_object_new_string(name));
+        json_object_object_foreach(props, key, val)
+        {
+            json_object_object_add(args, key, json_object_get(val));
+        }
+        r = qmp_run(w, "device_add", args);
+    }
     json_object_put(reply);
     return r;
 }
@@ -505,6 +546,8 @@ static int start_blocking(struct start_work *w)
         r = storage_incoming(w);
     /* The vCPUs' threads exist (the VM is built) and have run no guest code (-S): the
      * groups, shares, bandwidth and affinities are in place before the first cont. */
+    if (r == 0 && w->nplug_vcpus)
+        r = plug_vcpus(w);
     if (r == 0)
         r = vmm_query_vcpu_tids(w->qmp, &w->vcpu_tids, &w->nvcpu_tids, err);
     if (r == 0)
@@ -853,8 +896,23 @@ int vd_vmm_start(struct vd_daemon *d, const struct vd_vmm_start_args *a,
     char *memdir =
         vd_memory_dir_wanted(def) ? vd_memory_dir_path(d->memory_dir, d->next_id, def->name) : NULL;
     paths.memory_dir = memdir;
-    if (r == 0)
-        r = vmm_argv_build(resolved ? resolved : def, &paths, &w->argv, err);
+    if (r == 0) {
+        /* <vcpus>: a fresh VMM gets -smp with the non-hotpluggable vCPUs and the others are
+         * plugged before the guest runs (plug_vcpus); an incoming one takes every vCPU it had
+         * (those plugged included, under their names) from the state, so it starts with the
+         * live count as without <vcpus>. */
+        const struct domain_def *src = resolved ? resolved : def;
+        struct domain_def *flat = NULL;
+        if (src->vcpu_states && (w->incoming_fd >= 0 || w->incoming_uri)) {
+            flat = domain_def_copy(src);
+            free(flat->vcpu_states);
+            flat->vcpu_states = NULL;
+        } else {
+            w->nplug_vcpus = vmm_argv_plug_vcpus(src, &w->plug_vcpus);
+        }
+        r = vmm_argv_build(flat ? flat : src, &paths, &w->argv, err);
+        domain_def_free(flat);
+    }
     free(memdir);
     vd_secret_disk_keys_free(key_data, key_iv, def->ndisks);
     free(master_key);

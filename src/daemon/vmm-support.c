@@ -253,7 +253,13 @@ static const struct vmm_support_rule rules[] = {
      "the domain's blkio group: weight (v1 blkio.bfq.weight or blkio.weight, v2 io.weight; "
      "refused where the I/O scheduler has none, as libvirt), per <device> its weight and "
      "blkio.throttle.*_device (v1) or io.max (v2) by the disk's major:minor"},
-    {"element", "vcpus", P, 16, "per-vCPU settings are not supported yet"},
+    {"element", "vcpus", H, 0,
+     "-smp with the enabled non-hotpluggable vCPUs, then device_add of each enabled "
+     "hotpluggable one in its order before the guest runs (libvirt's way); disabled ones stay "
+     "out until setvcpu"},
+    {"vcpus", "gap", P, 16,
+     "an enabled vCPU after a disabled one is not supported yet: Vireo keeps the enabled vCPUs "
+     "contiguous from vCPU 0"},
     {"element", "iothreadids", H, 0, "ids within 1..<iothreads>, without per-thread settings"},
     {"iothreadids", "beyond", P, 16,
      "IOThread ids above the <iothreads> count are not supported yet"},
@@ -977,6 +983,37 @@ static int check_iothreadids(const struct domain_def *def, const struct xnode *n
     return 0;
 }
 
+/* <vcpus>: the enabled vCPUs contiguous from 0 (the daemon's vCPU threads, vcpuinfo and
+ * unplug follow the vCPU index); orders unique and within the count (libvirt's
+ * qemuProcessValidateHotpluggableVcpus, at start). */
+static int check_vcpus(const struct domain_def *def, struct verr *err)
+{
+    int r = probe("element", "vcpus", "<vcpus>", err);
+    if (r)
+        return r;
+    const struct domain_vcpu *v = def->vcpu_states;
+    for (unsigned i = 1; i < def->vcpus; i++)
+        if (v[i].enabled && !v[i - 1].enabled) {
+            char *shown = xasprintf("<vcpus><vcpu id='%u' enabled='yes'> after a disabled vCPU", i);
+            r = probe("vcpus", "gap", shown, err);
+            free(shown);
+            return r;
+        }
+    for (unsigned i = 0; i < def->vcpus; i++) {
+        if (!v[i].order)
+            continue;
+        if (v[i].order > def->vcpus)
+            return verr_set(err, EINVAL,
+                            "unsupported configuration: vcpu order '%u' exceeds vcpu count",
+                            v[i].order);
+        for (unsigned j = 0; j < i; j++)
+            if (v[j].order == v[i].order)
+                return verr_set(err, EINVAL, "unsupported configuration: duplicate vcpu order '%u'",
+                                v[i].order);
+    }
+    return 0;
+}
+
 static int check_kept(const char *name, const struct xnode *n, struct verr *err)
 {
     if (!n)
@@ -1067,6 +1104,8 @@ static int check_platform(const struct domain_def *def, struct verr *err)
         if (r)
             return r;
     }
+    if (def->vcpu_states && (r = check_vcpus(def, err)))
+        return r;
     for (size_t i = 0; i < def->nkept; i++)
         if ((r = check_kept(def->kept[i]->name, def->kept[i], err)) ||
             (strcmp(def->kept[i]->name, "iothreadids") == 0 &&

@@ -331,6 +331,8 @@ struct vir_driver {
                            unsigned int flags, vir_error *err);
     int (*set_guest_vcpus)(vir_domain *dom, const char *cpumap, int state, unsigned int flags,
                            vir_error *err);
+    int (*set_vcpu)(vir_domain *dom, const char *cpumap, int state, unsigned int flags,
+                    vir_error *err);
     int (*get_guest_info)(vir_domain *dom, unsigned int types, vir_typed_parameter **params,
                           int *nparams, unsigned int flags, vir_error *err);
     int (*set_user_password)(vir_domain *dom, const char *user, const char *password,

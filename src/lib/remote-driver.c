@@ -1353,6 +1353,15 @@ static int remote_set_guest_vcpus(vir_domain *dom, const char *cpumap, int state
     return call(dom->conn, REMOTE_PROC_DOMAIN_SET_GUEST_VCPUS, &a, NULL, err);
 }
 
+static int remote_set_vcpu(vir_domain *dom, const char *cpumap, int state, unsigned int flags,
+                           vir_error *err)
+{
+    struct remote_domain_set_vcpu_args a = {
+        .cpumap = (char *)cpumap, .state = state, .flags = flags};
+    to_wire(dom, &a.dom);
+    return call(dom->conn, REMOTE_PROC_DOMAIN_SET_VCPU, &a, NULL, err);
+}
+
 static int remote_get_guest_info(vir_domain *dom, unsigned int types, vir_typed_parameter **params,
                                  int *nparams, unsigned int flags, vir_error *err)
 {
@@ -2252,6 +2261,7 @@ const struct vir_driver vir_remote_driver = {
     .get_guest_info = remote_get_guest_info,
     .get_guest_vcpus = remote_get_guest_vcpus,
     .set_guest_vcpus = remote_set_guest_vcpus,
+    .set_vcpu = remote_set_vcpu,
     .set_user_password = remote_set_user_password,
     .fs_thaw = remote_fs_thaw,
     .get_cpu_stats = remote_get_cpu_stats,

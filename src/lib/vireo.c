@@ -1335,6 +1335,12 @@ int vir_domain_set_guest_vcpus(vir_domain *dom, const char *cpumap, int state, u
     DOM_MUTATE("virDomainSetGuestVcpus", set_guest_vcpus, cpumap, state, flags, err);
 }
 
+int vir_domain_set_vcpu(vir_domain *dom, const char *cpumap, int state, unsigned int flags,
+                        vir_error *err)
+{
+    DOM_MUTATE("virDomainSetVcpu", set_vcpu, cpumap, state, flags, err);
+}
+
 int vir_domain_get_guest_info(vir_domain *dom, unsigned int types, vir_typed_parameter **params,
                               int *nparams, unsigned int flags, vir_error *err)
 {

@@ -10,7 +10,11 @@
  * ones (the empty slots), the first empty slot's flags read neither enabled
  * nor inserting, and a selector past the slots reads 0 (as QEMU's). The
  * FADT's GPE0 block is 4 bytes (microvm, pc) or 16 (q35's ICH9; its status
- * bytes come first either way). "cpuhp: ready". Then cpuhp_count times (default 1),
+ * bytes come first either way). With cpuhp_plugged=K (default 0: the host plugged K CPUs
+ * with device_add before the guest ran, as libvirt does for <vcpus> hotpluggable ones) the K
+ * slots after the MADT's enabled ones read enabled with their insert event pending, and the
+ * empty slot checked is the one after them; the insert rounds take them first, as an OS's
+ * CSCN at boot does. "cpuhp: ready". Then cpuhp_count times (default 1),
  * as the DSDT's CSCN method does: poll command 0 (next CPU with an event)
  * until a slot shows the insert event (bounded by cpuhp_wait_s seconds of
  * TSC, default 120), read its APIC id with command 3 and print
@@ -150,7 +154,7 @@ static bool remove_round(struct guest *g, uint16_t gpe0, uint64_t wait_s, uint64
 void test_cpuhp(struct guest *g)
 {
     struct tap *t = &g->tap;
-    uint64_t count = 1, unplug = 0, replug = 0, wait_s = 120, port = 0x0cd8;
+    uint64_t count = 1, unplug = 0, replug = 0, wait_s = 120, port = 0x0cd8, plugged = 0;
     if (param_u64(g, "cpuhp_port", false, true, &port))
         cpuhp_port = (uint16_t)port;
     outl(CPUHP_SELECTOR, 0); /* pc: leaves the legacy mode, as the DSDT's _INI does */
@@ -158,13 +162,22 @@ void test_cpuhp(struct guest *g)
     param_u64(g, "cpuhp_unplug", false, false, &unplug);
     param_u64(g, "cpuhp_replug", false, false, &replug);
     param_u64(g, "cpuhp_wait_s", false, false, &wait_s);
+    param_u64(g, "cpuhp_plugged", false, false, &plugged);
     const struct madt_info *m = &g->madt;
-    if (!tap_ok(t, g->have_acpi && m->lapic_entries > m->cpus,
+    if (!tap_ok(t, g->have_acpi && m->lapic_entries > m->cpus + plugged,
                 "cpuhp: the MADT lists %u CPU slots, %u enabled", m->lapic_entries, m->cpus))
         return;
-    uint8_t f = slot_flags(m->cpus);
+    uint8_t f;
+    for (uint32_t s = m->cpus; s < m->cpus + plugged; s++) {
+        f = slot_flags(s);
+        tap_ok(t, f == (FLAG_ENABLED | FLAG_INSERT),
+               "cpuhp: slot %u, plugged before boot, reads enabled with its insert event (0x%x)", s,
+               f);
+    }
+    uint32_t empty = m->cpus + (uint32_t)plugged;
+    f = slot_flags(empty);
     tap_ok(t, !(f & (FLAG_ENABLED | FLAG_INSERT)),
-           "cpuhp: slot %u is empty before the plug (flags 0x%x)", m->cpus, f);
+           "cpuhp: slot %u is empty before the plug (flags 0x%x)", empty, f);
     tap_ok(t, slot_flags(0) == FLAG_ENABLED, "cpuhp: slot 0 (the BSP) reads enabled");
     f = slot_flags(m->lapic_entries);
     tap_ok(t, f == 0, "cpuhp: a selector past the slots reads 0 (0x%x)", f);

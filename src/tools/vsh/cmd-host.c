@@ -696,6 +696,14 @@ static const struct vsh_opt opts_setvcpus[] = {
     {"guest", VSH_OT_BOOL, 0, "modify cpu state in the guest"},
     {NULL, 0, 0, NULL},
 };
+static const struct vsh_opt opts_setvcpu[] = {
+    DOM_OPT,
+    {"vcpulist", VSH_OT_STRING, VSH_OFLAG_REQ, "ids of vcpus to manipulate"},
+    {"enable", VSH_OT_BOOL, 0, "enable cpus specified by cpumap"},
+    {"disable", VSH_OT_BOOL, 0, "disable cpus specified by cpumap"},
+    IMPACT_OPTS,
+    {NULL, 0, 0, NULL},
+};
 static const struct vsh_opt opts_setmem[] = {
     DOM_OPT,
     {"size", VSH_OT_INT, VSH_OFLAG_REQ, "new memory size, as scaled integer (default KiB)"},
@@ -1344,6 +1352,8 @@ const struct vsh_cmd_def vsh_commands[] = {
     {"guestvcpus", vsh_cmd_guestvcpus, opts_guestvcpus,
      "query or modify state of vcpu in the guest (via agent)",
      "Use the guest agent to query or set cpu state from guest's point of view", DM, 0},
+    {"setvcpu", vsh_cmd_setvcpu, opts_setvcpu, "attach/detach vcpu or groups of threads",
+     "Add or remove vcpus", DM, 0},
     {"iothreadinfo", vsh_cmd_iothreadinfo, opts_iothreadinfo, "view domain IOThreads",
      "Returns basic information about the domain IOThreads.", DM, 0},
     {"iothreadpin", vsh_cmd_iothreadpin, opts_iothreadpin, "control domain IOThread affinity",

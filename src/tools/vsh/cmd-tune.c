@@ -528,6 +528,33 @@ bool vsh_cmd_setvcpus(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     return r == 0;
 }
 
+/* setvcpu: one hotpluggable vCPU (or group) by id, enabled or disabled (virDomainSetVcpu). */
+bool vsh_cmd_setvcpu(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
+{
+    bool enable = vsh_opt_bool(cmd, "enable"), disable = vsh_opt_bool(cmd, "disable");
+    if (enable && disable) {
+        vsh_error(ctl, "%s", "Options --enable and --disable are mutually exclusive");
+        return false;
+    }
+    int impact = impact_flags(ctl, cmd);
+    if (impact == -2)
+        return false;
+    if (!enable && !disable) {
+        vsh_error(ctl, "%s", "one of --enable, --disable is required");
+        return false;
+    }
+    const char *list = vsh_opt_string(cmd, "vcpulist");
+    vir_domain *dom = vsh_lookup_domain(ctl, cmd, NULL);
+    if (!dom)
+        return false;
+    vir_error err;
+    int r = vir_domain_set_vcpu(dom, list, enable ? 1 : 0, impact > 0 ? (unsigned)impact : 0, &err);
+    if (r < 0)
+        vsh_report(ctl, &err);
+    vir_domain_free(dom);
+    return r == 0;
+}
+
 /* ---- memory ---- */
 
 static bool set_memory(struct vsh_ctl *ctl, const struct vsh_cmd *cmd, bool maximum)

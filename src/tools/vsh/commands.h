@@ -74,6 +74,7 @@ bool vsh_cmd_iothreadset(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_iothreadinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_iothreadpin(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_setvcpus(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
+bool vsh_cmd_setvcpu(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_setmem(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_setmaxmem(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
 bool vsh_cmd_schedinfo(struct vsh_ctl *ctl, const struct vsh_cmd *cmd);
