@@ -1006,6 +1006,14 @@ int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_dom
         *code = VIR_ERR_INVALID_ARG;
         return verr_set(err, EINVAL, "invalid argument: no domain XML passed");
     }
+    if ((a->flags & VD_MIGRATE_POSTCOPY) &&
+        (!(a->flags & VD_MIGRATE_LIVE) || (a->flags & VD_MIGRATE_PAUSED))) {
+        /* libvirt's destination checks it before a resume too (--offline, --suspend) */
+        *code = VIR_ERR_ARGUMENT_UNSUPPORTED;
+        return verr_set(err, EINVAL,
+                        "argument unsupported: post-copy migration is not supported with "
+                        "non-live or paused migration");
+    }
     if (a->flags & VD_MIGRATE_POSTCOPY_RESUME)
         return prepare_resume(d, a, out, start, code, err);
     if ((a->flags & VD_MIGRATE_TLS) && tls_check(d, true, code, err) < 0)
@@ -2714,8 +2722,17 @@ static void postcopy_wait_end(struct postcopy_wait *w, const char *failure)
     struct vd_job *job = w->job;
     struct vd_domain *dom = job->dom;
     bool in_postcopy = w->in_postcopy;
+    bool resume = w->resume;
     loop_timer_free(w->timer);
     free(w);
+    if (!failure && !in_postcopy && resume && dom->vmm) {
+        /* a recovered stream that completed between two polls went through postcopy-active
+         * all the same: its event, as libvirt's destination gives it */
+        set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_POSTCOPY);
+        vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_RESUMED,
+                          VIR_DOMAIN_EVENT_RESUMED_POSTCOPY);
+        in_postcopy = true;
+    }
     if (!failure && !in_postcopy) { /* pre-copy converged first: a plain migration's end */
         finish_resumed(job, 0, NULL);
         return;

@@ -86,6 +86,7 @@ try:
             "error: Option --postcopy is required by option --postcopy-resume",
             "without --postcopy, the client's check", "running (booted)")
     import libvirt  # the stock libvirt-python (/usr/bin/python3): past virsh's own check
+    libvirt.registerErrorHandler(lambda ctx, e: None, None)
     conn_a, conn_b = libvirt.open(a.uri), libvirt.open(b.uri)
     try:
         conn_a.lookupByName("pr").migrate3(
@@ -154,6 +155,14 @@ try:
              src.vmm_pid("pr") == src_vmm and dst.vmm_pid("pr") == dst_vmm,
              label + ": both VMMs outlived the cut (%r, %r)" % (src_vmm, dst_vmm))
         ticks_then = state_ticks(src.console_log("pr"))
+        if not vsh:  # refused by the destination's Prepare, nothing changed
+            r = subprocess.run(cmd("--postcopy-resume", "--suspend"), env=src.env,
+                               capture_output=True, text=True, timeout=120)
+            t.ok(r.returncode == 1 and "argument unsupported: post-copy migration is not "
+                 "supported with non-live or paused migration" in r.stderr and
+                 src.state("pr") == "paused (post-copy failed)" and
+                 dst.state("pr") == "running (post-copy failed)",
+                 label + ": --postcopy-resume with --suspend is refused", r.stderr)
         # the recovery: the same command with --postcopy-resume, the pages left faster
         res = subprocess.run(cmd("--postcopy-resume", "--postcopy-bandwidth", "1000"),
                              env=src.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
