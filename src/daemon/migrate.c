@@ -441,7 +441,8 @@ static bool shows_invtsc(const struct domain_def *def)
  * and answers once it is postcopy-active again (paused (post-copy)); Finish waits for the
  * destination's stream to complete (running (post-copy), then running (migrated)); Confirm
  * waits for the source's stream's end and ends its VMM (shut off (migrated)).
- * TODO(#13): --p2p and --tls resumes; a second migrate-recover after a failed resume
+ * With --p2p the source daemon runs the same phases (rpc-migrate.c's job_p2p).
+ * TODO(#13): --tls resumes; a second migrate-recover after a failed resume
  * (vireo-vmm refuses a second one, QEMU 7.2 listens again). */
 
 /* libvirt's qemuMigrationAnyCanResume, in its words; incoming: the destination's domain. */
@@ -497,11 +498,11 @@ static int resume_check(const struct vd_domain *dom, bool incoming, unsigned f, 
                         "Requested operation is not valid: post-copy migration of domain %s has "
                         "not failed",
                         name);
-    if (f & (VD_MIGRATE_PEER2PEER | VD_MIGRATE_TLS)) {
+    if (f & VD_MIGRATE_TLS) {
         *code = VIR_ERR_OPERATION_UNSUPPORTED;
         return verr_set(err, ENOTSUP,
                         "Operation not supported: vireod does not resume a post-copy migration "
-                        "with --p2p or --tls yet");
+                        "with --tls yet");
     }
     return 0;
 }

@@ -113,8 +113,10 @@ try:
         t.ok(r.returncode == 0, "%s: the VMM's max-bandwidth %d, max-postcopy-bandwidth %d B/s"
              % (h.ns, BW, PC_BW), r.stderr)
 
-    def hop(src, dst, client, label):
-        """src -> dst: post-copy, cut by migrate-pause, recovered by CLIENT."""
+    def hop(src, dst, client, label, p2p=False):
+        """src -> dst: post-copy, cut by migrate-pause, recovered by CLIENT (--p2p: the
+        source daemon waits in the destination's Finish after the switch, so only the
+        destination is asked then, and the cut is migrate-pause on the destination's VMM)."""
         throttle(src)
         before = last_tick(src)
         vsh = client != "virsh"
@@ -122,7 +124,7 @@ try:
         def cmd(*opts):
             return [client, "-q", "-c", src.vsh_uri if vsh else src.uri, "migrate", "--live",
                     "--postcopy", "pr", dst.vsh_uri if vsh else dst.uri, "--listen-address",
-                    dst.addr, *opts]
+                    dst.addr, *(["--p2p"] if p2p else []), *opts]
 
         import subprocess
         mig = subprocess.Popen(cmd(), env=src.env, stdout=subprocess.PIPE,
@@ -132,19 +134,22 @@ try:
         r = src.virsh("migrate-postcopy", "pr")
         switched = wait_for(lambda: dst.state("pr") == "running (post-copy)" or
                             mig.poll() is not None, 600, 0.1)
-        t.ok(r.returncode == 0 and switched and src.state("pr") == "paused (post-copy)",
+        t.ok(r.returncode == 0 and switched and
+             (p2p or src.state("pr") == "paused (post-copy)"),
              label + ": switched to post-copy (source paused (post-copy), destination running "
-             "(post-copy))", r.stderr + src.state("pr") + dst.state("pr"))
-        # a post-copy that has not failed cannot be resumed
-        y = subprocess.run(cmd("--postcopy-resume"), env=src.env, capture_output=True,
-                           text=True, timeout=120)
-        t.ok(y.returncode == 1 and "Requested operation is not valid: post-copy migration of "
-             "domain pr has not failed" in y.stderr,
-             label + ": --postcopy-resume while the post-copy runs is refused", y.stderr)
+             "(post-copy))", r.stderr + dst.state("pr"))
+        if not p2p:  # a post-copy that has not failed cannot be resumed
+            y = subprocess.run(cmd("--postcopy-resume"), env=src.env, capture_output=True,
+                               text=True, timeout=120)
+            t.ok(y.returncode == 1 and "Requested operation is not valid: post-copy migration "
+                 "of domain pr has not failed" in y.stderr,
+                 label + ": --postcopy-resume while the post-copy runs is refused", y.stderr)
         src_vmm, dst_vmm = src.vmm_pid("pr"), dst.vmm_pid("pr")
-        r = src.virsh("qemu-monitor-command", "pr", '{"execute": "migrate-pause"}')
+        cut = dst if p2p else src
+        r = cut.virsh("qemu-monitor-command", "pr", '{"execute": "migrate-pause"}')
         t.ok(r.returncode == 0 and '"return"' in r.stdout,
-             label + ": migrate-pause on the source VMM cuts the stream", r.stdout + r.stderr)
+             label + ": migrate-pause on the %s VMM cuts the stream" %
+             ("destination's" if p2p else "source's"), r.stdout + r.stderr)
         out = mig.communicate(timeout=600)[0]
         failed = wait_for(lambda: src.state("pr") == "paused (post-copy failed)" and
                           dst.state("pr") == "running (post-copy failed)", 120)
@@ -155,7 +160,7 @@ try:
              src.vmm_pid("pr") == src_vmm and dst.vmm_pid("pr") == dst_vmm,
              label + ": both VMMs outlived the cut (%r, %r)" % (src_vmm, dst_vmm))
         ticks_then = state_ticks(src.console_log("pr"))
-        if not vsh:  # refused by the destination's Prepare, nothing changed
+        if not vsh and not p2p:  # refused by the destination's Prepare, nothing changed
             r = subprocess.run(cmd("--postcopy-resume", "--suspend"), env=src.env,
                                capture_output=True, text=True, timeout=120)
             t.ok(r.returncode == 1 and "argument unsupported: post-copy migration is not "
@@ -186,8 +191,9 @@ try:
 
     hop(a, b, "virsh", "virsh A -> B")
     hop(b, a, VSH, "vsh B -> A")
+    hop(a, b, "virsh", "virsh --p2p A -> B", p2p=True)
 
-    done, log = guest_end(a, "pr")  # a 'q' ends its run
+    done, log = guest_end(b, "pr")  # a 'q' ends its run
     t.ok(done and "not ok" not in log, "the guest's final checks pass after the recovered hops",
          log[-800:])
 
