@@ -280,8 +280,13 @@ int domain_numa_hmat_post_parse(struct xnode *numa, struct verr *err)
             continue;
         const char *ids = xnode_attr(cell, "id");
         unsigned id = cell_no++;
-        if (ids)
+        if (ids) {
             (void)str_to_uint(ids, 10, &id);
+        } else { /* libvirt numbers a cell without id by its place, and writes the id */
+            static const char *const order[] = {"id", NULL};
+            xnode_set_uint_attr(cell, "id", id);
+            xnode_order_attrs(cell, order);
+        }
         for (size_t j = 0; j < cell->nkids; j++)
             if (is_element(cell->kids[j], "cache") && (r = parse_cache(cell->kids[j], id, err)))
                 return r;
