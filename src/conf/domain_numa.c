@@ -293,6 +293,11 @@ int domain_numa_hmat_post_parse(struct xnode *numa, struct verr *err)
         caches_last(cell);
     }
     struct xnode *ic = xnode_child(numa, "interconnects");
+    for (size_t i = 0; i < numa->nkids;) /* libvirt reads the first, and drops the others */
+        if (is_element(numa->kids[i], "interconnects") && numa->kids[i] != ic)
+            xnode_remove(numa, i);
+        else
+            i++;
     for (size_t i = 0; ic && i < ic->nkids;) {
         struct xnode *k = ic->kids[i];
         if (!is_element(k, "latency") && !is_element(k, "bandwidth")) {
