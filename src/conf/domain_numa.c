@@ -257,7 +257,9 @@ static int check_interconnects(const struct xnode *numa, const struct xnode *ic,
  * <distances> first. */
 static void caches_last(struct xnode *cell)
 {
-    struct xnode **kids = xcalloc(cell->nkids ? cell->nkids : 1, sizeof(*kids));
+    if (cell->nkids < 2)
+        return;
+    struct xnode **kids = xcalloc(cell->nkids, sizeof(*kids));
     size_t n = 0;
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < cell->nkids; i++)
