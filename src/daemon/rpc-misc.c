@@ -9,6 +9,10 @@
  *    libvirt passes it: the VMM's block layer decides, with QEMU's words.
  *  - virDomainRename (DOMAIN_RENAME): an inactive persistent domain's new name, its
  *    stored files moved by vd_domain_rename (domain-store.c).
+ *  - virDomainSetLifecycleAction (DOMAIN_SET_LIFECYCLE_ACTION): on_poweroff, on_reboot or
+ *    on_crash, --live and/or --config, with libvirt's rules on the actions an event allows.
+ *    The daemon reads the live on_poweroff and on_crash when the event comes (lifecycle.c);
+ *    a live on_reboot change is refused (see below).
  */
 #include <errno.h>
 #include <limits.h>
@@ -19,6 +23,7 @@
 #include <json-c/json.h>
 
 #include "daemon/domain.h"
+#include "conf/domain_conf.h"
 #include "daemon/server.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/vmm-driver.h"
@@ -124,8 +129,79 @@ static int rename_domain(struct vd_call *c)
     return 0;
 }
 
+/* libvirt's virDomainLifecycleAction numbers, in order, as the definition's actions. */
+static const enum domain_lifecycle_action lifecycle_actions[] = {
+    DOMAIN_ACTION_DESTROY,  DOMAIN_ACTION_RESTART,          DOMAIN_ACTION_RENAME_RESTART,
+    DOMAIN_ACTION_PRESERVE, DOMAIN_ACTION_COREDUMP_DESTROY, DOMAIN_ACTION_COREDUMP_RESTART,
+};
+static const char *const lifecycle_action_names[] = {
+    "destroy", "restart", "rename-restart", "preserve", "coredump-destroy", "coredump-restart",
+};
+static const char *const lifecycle_type_names[] = {"poweroff", "reboot", "crash"};
+
+static enum domain_lifecycle_action *lifecycle_slot(struct domain_def *def, unsigned type)
+{
+    return type == 0 ? &def->on_poweroff : type == 1 ? &def->on_reboot : &def->on_crash;
+}
+
+static int set_lifecycle_action(struct vd_call *c)
+{
+    const struct remote_domain_set_lifecycle_action_args *a = c->args;
+    struct vd_domain *dom = c->dom;
+    if (a->type > 2)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG, "invalid argument: invalid lifecycle type '%u'",
+                            a->type);
+    if (a->action > 5)
+        return vd_call_fail(c, VIR_ERR_INVALID_ARG,
+                            "invalid argument: invalid lifecycle action '%u'", a->action);
+    if (a->type != 2 && a->action >= 4)
+        return vd_call_fail(c, VIR_ERR_CONFIG_UNSUPPORTED,
+                            "unsupported configuration: Lifecycle event '%s' doesn't support '%s' "
+                            "action",
+                            lifecycle_type_names[a->type], lifecycle_action_names[a->action]);
+    bool live, config;
+    if (vd_call_impact(c, a->flags, &live, &config) < 0)
+        return -1;
+    enum domain_lifecycle_action action = lifecycle_actions[a->action];
+    struct verr e = {0};
+    if (live) {
+        /* The VMM's handling of a guest reset (-no-reboot or not, vmm-argv.c) is fixed at
+         * start and the daemon does not stop a VMM that reset by itself: a live on_reboot
+         * change would be stored and not applied, so it is refused (libvirt's QEMU driver
+         * applies it on QMP RESET). */
+        if (a->type == 1 && dom->def->on_reboot != action)
+            return vd_call_fail(c, VIR_ERR_OPERATION_UNSUPPORTED,
+                                "Operation not supported: on_reboot cannot change while the "
+                                "domain runs (the VMM's reboot handling is set at start): use "
+                                "--config");
+        struct domain_def *probe = domain_def_copy(dom->def);
+        *lifecycle_slot(probe, a->type) = action;
+        int r = vmm_argv_check_lifecycle(probe, &e);
+        domain_def_free(probe);
+        if (r < 0)
+            return vd_call_fail_errno(c, r, &e);
+    }
+    if (config) {
+        struct domain_def *copy = domain_def_copy(vd_domain_config(dom));
+        *lifecycle_slot(copy, a->type) = action;
+        int r = vmm_argv_check_lifecycle(copy, &e);
+        if (r < 0) {
+            domain_def_free(copy);
+            return vd_call_fail_errno(c, r, &e);
+        }
+        if ((r = vd_domain_commit_config(c->d, dom, copy, &e)) < 0)
+            return vd_call_fail_errno(c, r, &e);
+    }
+    if (live) {
+        *lifecycle_slot(dom->def, a->type) = action;
+        vd_domain_save_status(c->d, dom);
+    }
+    return 0;
+}
+
 static const struct vd_proc procs[] = {
     {REMOTE_PROC_DOMAIN_BLOCK_RESIZE, block_resize},
     {REMOTE_PROC_DOMAIN_RENAME, rename_domain},
+    {REMOTE_PROC_DOMAIN_SET_LIFECYCLE_ACTION, set_lifecycle_action},
 };
 VD_PROC_TABLE(vd_misc_procs, procs);
