@@ -23,6 +23,7 @@
 #include <json-c/json.h>
 
 #include "daemon/domain.h"
+#include "daemon/job.h"
 #include "conf/domain_conf.h"
 #include "daemon/server.h"
 #include "daemon/vmm-argv.h"
@@ -106,10 +107,29 @@ static int block_resize(struct vd_call *c)
     return RPC_HANDLER_DEFERRED;
 }
 
+/* Runs as a domain job, so that it waits for a start, an undefine or an edit under way. */
+static void run_rename(struct vd_job *job)
+{
+    struct verr err = {0};
+    int r = vd_domain_rename(job->dom->daemon, job->dom, job->text, &err);
+    if (r < 0 && !strncmp(verr_msg(&err), "XML error", 9))
+        vd_job_fail(job, VIR_ERR_XML_ERROR, "%s", verr_msg(&err));
+    else if (r < 0)
+        vd_job_fail_errno(job, r, verr_msg(&err));
+    else
+        vd_job_done(job);
+}
+
+static void rename_fill(struct vd_job *job, int proc, void *ret)
+{
+    (void)job;
+    (void)proc;
+    ((struct remote_domain_rename_ret *)ret)->retcode = 0;
+}
+
 static int rename_domain(struct vd_call *c)
 {
     const struct remote_domain_rename_args *a = c->args;
-    struct remote_domain_rename_ret *ret = c->ret;
     if (vd_call_check_flags(c, a->flags, 0, "qemuDomainRename") < 0)
         return -1;
     if (a->new_name && !*a->new_name)
@@ -118,15 +138,10 @@ static int rename_domain(struct vd_call *c)
     if (!a->new_name)
         return vd_call_fail(c, VIR_ERR_INVALID_ARG,
                             "invalid argument: new_name in virDomainRename must not be NULL");
-    struct verr err = {0};
-    int r = vd_domain_rename(c->d, c->dom, a->new_name, &err);
-    if (r < 0) {
-        if (!strncmp(verr_msg(&err), "XML error", 9))
-            return vd_call_fail(c, VIR_ERR_XML_ERROR, "%s", verr_msg(&err));
-        return vd_call_fail_errno(c, r, &err);
-    }
-    ret->retcode = 0;
-    return 0;
+    struct vd_job *job = vd_call_job_fill(c, c->dom, "domrename", run_rename, 0, rename_fill);
+    job->text = xstrdup(a->new_name);
+    vd_job_submit(job);
+    return RPC_HANDLER_DEFERRED;
 }
 
 /* libvirt's virDomainLifecycleAction numbers, in order, as the definition's actions. */
