@@ -287,6 +287,85 @@ int vd_domain_set_autostart(struct vd_daemon *d, struct vd_domain *dom, bool on,
     return r;
 }
 
+/* Moves a file or directory of the store from OLD to NEW (under dir), when it exists. */
+static int move_entry(struct vd_daemon *d, const char *dir, const char *old, const char *new,
+                      const char *suffix, struct verr *err)
+{
+    char *from = path_in(dir, old, suffix), *to = path_in(dir, new, suffix);
+    int r = 0;
+    if (rename(from, to) == 0)
+        vd_store_dir_changed(d, to);
+    else if (errno != ENOENT)
+        r = verr_errno(err, errno, "cannot rename '%s' to '%s'", from, to);
+    free(from);
+    free(to);
+    return r;
+}
+
+/*
+ * libvirt's virDomainRename for an inactive persistent domain, in this order so that a kill
+ * at any point leaves a domain the daemon loads under one of its names: NEW.xml is written
+ * whole (vd_store_write), the autostart mark and the snapshot directory are renamed, and
+ * OLD.xml goes last. A kill between the first and the last step leaves both files with one
+ * uuid; vd_store_load then loads the first it reads and logs the other as a duplicate.
+ */
+int vd_domain_rename(struct vd_daemon *d, struct vd_domain *dom, const char *new_name,
+                     struct verr *err)
+{
+    if (vd_domain_is_active(dom) || dom->starting)
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: cannot rename active domain");
+    if (!dom->persistent)
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: cannot rename a transient domain");
+    if (dom->snapshots)
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: cannot rename domain with snapshots");
+    if (strchr(new_name, '/'))
+        return verr_set(err, EINVAL, "XML error: name %s cannot contain '/'", new_name);
+    if (!strcmp(dom->def->name, new_name))
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: Can't rename domain to itself");
+    if (vd_domain_find_name(d, new_name))
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: domain with name '%s' already exists",
+                        new_name);
+    char *old_name = dom->def->name;
+    vd_index_remove(d, dom);
+    dom->def->name = xstrdup(new_name);
+    int r = vd_domain_save_config(d, dom, err);
+    if (r == 0 && dom->autostart)
+        r = move_entry(d, d->autostart_dir, old_name, new_name, "", err);
+    if (r == 0 && d->snapshot_dir)
+        r = move_entry(d, d->snapshot_dir, old_name, new_name, "", err);
+    if (r < 0) { /* back to the old name: the new file goes, the old one is intact */
+        char *path = path_in(d->domain_dir, new_name, ".xml");
+        unlink(path);
+        free(path);
+        if (dom->autostart)
+            move_entry(d, d->autostart_dir, new_name, old_name, "", &(struct verr){0});
+        free(dom->def->name);
+        dom->def->name = old_name;
+        vd_index_add(d, dom);
+        return r;
+    }
+    char *path = path_in(d->domain_dir, old_name, ".xml");
+    if (unlink(path) < 0)
+        log_error("cannot remove %s after renaming the domain: %s", path, strerror(errno));
+    else
+        vd_store_dir_changed(d, path);
+    free(path);
+    vd_index_add(d, dom);
+    /* libvirt's pair of events: the old name undefined, the new one defined */
+    char *new_copy = dom->def->name;
+    dom->def->name = old_name;
+    vd_emit_lifecycle(d, dom, VIR_DOMAIN_EVENT_UNDEFINED, VIR_DOMAIN_EVENT_UNDEFINED_RENAMED);
+    dom->def->name = new_copy;
+    free(old_name);
+    vd_emit_lifecycle(d, dom, VIR_DOMAIN_EVENT_DEFINED, VIR_DOMAIN_EVENT_DEFINED_RENAMED);
+    return 0;
+}
+
 int vd_domain_commit_config(struct vd_daemon *d, struct vd_domain *dom, struct domain_def *def,
                             struct verr *err)
 {

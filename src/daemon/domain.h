@@ -104,6 +104,9 @@ int vd_domain_create_transient(struct vd_daemon *d, const char *xml, struct vd_d
                                struct verr *err);
 int vd_domain_undefine(struct vd_daemon *d, struct vd_domain *dom, struct verr *err);
 int vd_domain_set_autostart(struct vd_daemon *d, struct vd_domain *dom, bool on, struct verr *err);
+/* virDomainRename of an inactive persistent domain (domain-store.c). */
+int vd_domain_rename(struct vd_daemon *d, struct vd_domain *dom, const char *new_name,
+                     struct verr *err);
 /* Applies a changed copy of the next boot's definition: validates, stores, swaps. */
 int vd_domain_commit_config(struct vd_daemon *d, struct vd_domain *dom, struct domain_def *def,
                             struct verr *err);

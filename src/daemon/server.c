@@ -45,7 +45,8 @@ static const struct vd_proc_table *const tables[] = {
     &vd_auth_procs,       &vd_network_procs,      &vd_tune_procs,        &vd_iftune_procs,
     &vd_node_stats_procs, &vd_hotplug_procs,      &vd_iotune_procs,      &vd_iothread_procs,
     &vd_blockjob_procs,   &vd_domcaps_procs,      &vd_cpu_compare_procs, &vd_network_event_procs,
-    &vd_secret_procs,     &vd_secret_event_procs,
+    &vd_secret_procs,     &vd_secret_event_procs, &vd_misc_procs,        &vd_metadata_procs,
+    &vd_pages_procs,
 };
 
 static vd_proc_fn find_proc(int proc)

@@ -115,6 +115,9 @@ extern const struct vd_proc_table vd_host_procs, vd_domain_procs, vd_lifecycle_p
     vd_tune_procs, vd_node_stats_procs, vd_iftune_procs, vd_hotplug_procs, vd_iotune_procs,
     vd_iothread_procs, vd_blockjob_procs, vd_domcaps_procs, vd_cpu_compare_procs,
     vd_network_event_procs, vd_secret_procs, vd_secret_event_procs;
+extern const struct vd_proc_table vd_misc_procs;     /* rpc-misc.c */
+extern const struct vd_proc_table vd_metadata_procs; /* rpc-metadata.c */
+extern const struct vd_proc_table vd_pages_procs;    /* rpc-pages.c */
 
 /* rpc-tune.c: resolves libvirt's impact flags (AFFECT_LIVE/CONFIG, neither: the
  * current state) against c->dom's state into *live and *config, or -1 with
