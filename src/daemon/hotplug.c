@@ -20,6 +20,8 @@
  * live XML until the event comes, whenever it comes (vd_hotplug_device_deleted),
  * and only then are its backends deleted. The config half re-parses the
  * changed definition, so the new device gets its address as at define time.
+ * A <memory model='dimm'> is object-add of its backend and device_add pc-dimm
+ * (the guest gets an ACPI insert), device_del and object-del at DEVICE_DELETED.
  * Messages are libvirt's.
  */
 #include <errno.h>
@@ -1422,7 +1424,9 @@ static void detach_memory(struct vd_job *job, bool live, bool config)
     free(id);
 }
 
-/* DEVICE_DELETED of a DIMM: its backend goes, <memory> shrinks. Whether it was one. */
+/* DEVICE_DELETED of a DIMM: its backend goes, <memory> shrinks. Whether it was one.
+ * TODO(#16): a guest refusing the eject (ACPI_DEVICE_OST, eject failure) should fail the
+ * waiting detach with libvirt's "unplug of device was rejected by the guest". */
 static bool memory_deleted(struct vd_domain *dom, const char *id)
 {
     struct domain_def *def = dom->def;
