@@ -157,6 +157,9 @@ try:
     main()
 finally:
     d.virsh("destroy", "dimmlive")
-    d.stop()
+    out = os.path.join(d.tmp, "vireod.out")
+    rc = d.stop()
+    t.ok(rc == 0, "vireod exits cleanly (no sanitizer report in the ASan build)",
+         open(out).read()[-3000:] if os.path.exists(out) else "")
     time.sleep(0.1)
 t.done()
