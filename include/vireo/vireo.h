@@ -1837,6 +1837,7 @@ typedef enum {
     VIR_MIGRATE_TLS = 1 << 16,
     VIR_MIGRATE_PARALLEL = 1 << 17,
     VIR_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES = 1 << 18,
+    VIR_MIGRATE_POSTCOPY_RESUME = 1 << 19,
 } vir_domain_migrate_flags;
 
 /* libvirt's VIR_MIGRATE_PARAM_* names. */

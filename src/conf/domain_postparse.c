@@ -959,6 +959,8 @@ static int post_top(struct domain_def *def, struct verr *err)
             xnode_order_attrs(cell, order);
             sum += kib;
         }
+        if ((r = domain_numa_hmat_post_parse(numa, err)))
+            return r;
         if (sum)
             def->memory_kib = sum + dimm_kib;
         struct xnode *topo = xnode_child(def->cpu, "topology");

@@ -26,6 +26,12 @@ int domain_vcpus_parse(const struct xnode *n, struct domain_def *def, bool valid
 int domain_vcpus_post_parse(struct domain_def *def, bool kvm, struct verr *err);
 void domain_vcpus_format(struct buf *b, const struct domain_def *def);
 
+/* ---- domain_numa.c ---- */
+
+/* Checks <cpu><numa>'s cell caches and interconnects (the HMAT) and rewrites them to
+ * libvirt's canonical form. */
+int domain_numa_hmat_post_parse(struct xnode *numa, struct verr *err);
+
 /* ---- domain_util.c ---- */
 
 void domain_disk_clear(struct domain_disk *d);

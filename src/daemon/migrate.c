@@ -89,11 +89,15 @@ struct vd_migration {
     struct perform *perform;            /* the stream's owner until its end, or NULL */
     struct confirm *confirm;            /* a Confirm waiting for the stream's end, or NULL */
     char *postcopy_error;               /* why the post-copy phase failed */
+    /* POSTCOPY_RESUME: source, migrate resume=true sent (until Confirm); destination,
+     * migrate-recover sent (until Finish) */
+    bool resuming;
 };
 
 struct perform;
 struct confirm;
 static void postcopy_perform_gone(struct perform *p);
+static char *qmp_error_desc(const char *text);
 static void postcopy_confirm_fail(struct confirm *c, const char *why);
 
 /* A query-migrate in flight: its answer finds the migration through here, or nothing when the
@@ -426,6 +430,106 @@ static bool shows_invtsc(const struct domain_def *def)
     return invtsc;
 }
 
+/* ---- post-copy recovery (POSTCOPY_RESUME), as libvirt's QEMU driver ----
+ *
+ * A post-copy migration whose stream broke after the switch leaves the source paused
+ * (post-copy failed) with its VMM postcopy-paused (the save of vmm-driver.c still pending)
+ * and the destination running (post-copy failed), its VMM postcopy-paused too. virsh migrate
+ * --postcopy --postcopy-resume runs the phases again on those domains: Begin checks the
+ * source is in post-copy failed; Prepare sends migrate-recover on a port of libvirt's range to
+ * the destination's VMM (no new VMM); Perform sends migrate resume=true there to the source's
+ * and answers once it is postcopy-active again (paused (post-copy)); Finish waits for the
+ * destination's stream to complete (running (post-copy), then running (migrated)); Confirm
+ * waits for the source's stream's end and ends its VMM (shut off (migrated)).
+ * With --p2p the source daemon runs the same phases (rpc-migrate.c's job_p2p).
+ * TODO(#13): --tls resumes; a second migrate-recover after a failed resume
+ * (vireo-vmm refuses a second one, QEMU 7.2 listens again). */
+
+/* libvirt's qemuMigrationAnyCanResume, in its words; incoming: the destination's domain. */
+static int resume_check(const struct vd_domain *dom, bool incoming, unsigned f, int *code,
+                        struct verr *err)
+{
+    const struct vd_migration *m = dom->mig;
+    const char *name = dom->def->name;
+    *code = VIR_ERR_ARGUMENT_UNSUPPORTED;
+    if (!(f & VD_MIGRATE_POSTCOPY))
+        return verr_set(err, EINVAL,
+                        "argument unsupported: resuming failed post-copy migration requires "
+                        "post-copy to be enabled");
+    *code = VIR_ERR_OPERATION_INVALID;
+    if (incoming) {
+        /* the destination's Finish has ended: its state says where the post-copy is */
+        bool pc =
+            dom->state == VIR_DOMAIN_RUNNING && (dom->reason == VIR_DOMAIN_RUNNING_POSTCOPY ||
+                                                 dom->reason == VIR_DOMAIN_RUNNING_POSTCOPY_FAILED);
+        if (m && m->incoming && m->resuming)
+            return verr_set(err, EBUSY,
+                            "Requested operation is not valid: resuming failed post-copy "
+                            "migration of domain %s already in progress",
+                            name);
+        if (m || !pc || !dom->vmm)
+            return verr_set(err, EINVAL,
+                            "Requested operation is not valid: domain '%s' is not processing "
+                            "incoming migration",
+                            name);
+        if (dom->reason != VIR_DOMAIN_RUNNING_POSTCOPY_FAILED)
+            return verr_set(err, EINVAL,
+                            "Requested operation is not valid: post-copy migration of domain %s "
+                            "has not failed",
+                            name);
+        return 0;
+    }
+    if (!m || m->incoming || !dom->vmm)
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: domain '%s' is not being migrated",
+                        name);
+    if (!m->postcopy_switched)
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: migration of domain %s is not in "
+                        "post-copy phase",
+                        name);
+    if (m->resuming)
+        return verr_set(err, EBUSY,
+                        "Requested operation is not valid: resuming failed post-copy migration "
+                        "of domain %s already in progress",
+                        name);
+    if (!m->postcopy_failed)
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: post-copy migration of domain %s has "
+                        "not failed",
+                        name);
+    if (f & VD_MIGRATE_TLS) {
+        *code = VIR_ERR_OPERATION_UNSUPPORTED;
+        return verr_set(err, ENOTSUP,
+                        "Operation not supported: vireod does not resume a post-copy migration "
+                        "with --tls yet");
+    }
+    return 0;
+}
+
+static int begin_resume(struct vd_domain *dom, struct vd_mig_args *a, int *code, struct verr *err)
+{
+    int r = resume_check(dom, false, a->flags, code, err);
+    if (r < 0)
+        return r;
+    char *live = domain_def_format(dom->def, DOMAIN_FORMAT_INACTIVE | DOMAIN_FORMAT_SECURE);
+    if (!live) {
+        *code = VIR_ERR_INTERNAL_ERROR;
+        return verr_set(err, EIO, "internal error: cannot format domain '%s'", dom->def->name);
+    }
+    free(a->xml);
+    a->xml = NULL;
+    r = vd_domain_restore_xml(live, a->dest_xml, &a->xml, err);
+    free(live);
+    if (r < 0) {
+        *code = VIR_ERR_CONFIG_UNSUPPORTED;
+        return r;
+    }
+    free(a->cookie_out);
+    a->cookie_out = cookie(dom);
+    return 0;
+}
+
 int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, struct verr *err)
 {
     unsigned f = a->flags;
@@ -436,12 +540,8 @@ int vd_migrate_begin(struct vd_domain *dom, struct vd_mig_args *a, int *code, st
                            VD_MIGRATE_AUTO_CONVERGE | VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES |
                            VD_MIGRATE_TLS | VD_MIGRATE_PARALLEL | VD_MIGRATE_POSTCOPY;
     *code = VIR_ERR_OPERATION_INVALID;
-    /* TODO(#13): VIR_MIGRATE_POSTCOPY_RESUME (1 << 19, virsh migrate --postcopy-resume) is
-     * refused below as an unknown flag. vireo-vmm recovers a paused post-copy (migrate-recover,
-     * migrate resume=true); what is missing here: Begin/Prepare/Perform/Finish/Confirm run again
-     * on a domain in post-copy failed (the destination's migrate-recover on a new port, the
-     * source's getfd and migrate resume=true while vmm-driver.c's save of the first stream is
-     * still pending, the states back to running/migrated). */
+    if ((f & VD_MIGRATE_POSTCOPY_RESUME) && !(f & ~(known | VD_MIGRATE_POSTCOPY_RESUME)))
+        return begin_resume(dom, a, code, err);
     if ((f & VD_MIGRATE_POSTCOPY) && (!(f & VD_MIGRATE_LIVE) || (f & VD_MIGRATE_PAUSED))) {
         *code = VIR_ERR_ARGUMENT_UNSUPPORTED;
         return verr_set(err, EINVAL,
@@ -805,6 +905,99 @@ static int prepare_storage(struct domain_def *def, struct vd_mig_args *a, int po
     return 0;
 }
 
+/* POSTCOPY_RESUME: the domain whose post-copy failed here, and the port its VMM will listen on
+ * (migrate-recover, vd_migrate_job_prepare_resume). */
+static int prepare_resume(struct vd_daemon *d, struct vd_mig_args *a, struct vd_domain **out,
+                          bool *start, int *code, struct verr *err)
+{
+    struct domain_def *def;
+    int r = domain_def_parse_string(a->dest_xml, 0, &def, err);
+    if (r < 0) {
+        *code = VIR_ERR_XML_ERROR;
+        return r;
+    }
+    struct vd_domain *dom = vd_domain_find_name(d, a->dname && *a->dname ? a->dname : def->name);
+    if (!dom) {
+        *code = VIR_ERR_NO_DOMAIN;
+        r = verr_set(err, ENOENT, "Domain not found: no domain with matching name '%s'",
+                     a->dname && *a->dname ? a->dname : def->name);
+        domain_def_free(def);
+        return r;
+    }
+    domain_def_free(def);
+    r = resume_check(dom, true, a->flags, code, err);
+    if (r < 0)
+        return r;
+    char *host = NULL;
+    int port = 0, lport = 0;
+    *code = VIR_ERR_INVALID_ARG;
+    if (a->uri && parse_tcp_uri(a->uri, &host, &port, err) < 0)
+        return -EINVAL;
+    free(host);
+    *code = VIR_ERR_OPERATION_FAILED;
+    int fd = listen_on(a->listen_address, port, &lport, err);
+    if (fd < 0)
+        return fd;
+    close(fd); /* the VMM binds it itself: it was free a moment ago */
+    const char *addr = wildcard(a->listen_address) ? "0.0.0.0" : a->listen_address;
+    bool v6 = strchr(addr, ':') && addr[0] != '[';
+    free(a->incoming_uri);
+    a->incoming_uri = xasprintf(v6 ? "tcp:[%s]:%d" : "tcp:%s:%d", addr, lport);
+    if (!a->uri) {
+        char hn[256] = "localhost";
+        if (wildcard(a->listen_address))
+            gethostname(hn, sizeof(hn) - 1);
+        const char *h = wildcard(a->listen_address) ? hn : a->listen_address;
+        a->uri_out =
+            xasprintf(strchr(h, ':') && h[0] != '[' ? "tcp:[%s]:%d" : "tcp:%s:%d", h, lport);
+    }
+    struct vd_migration *m = migration_new(dom, true, a->flags);
+    m->resuming = true;
+    a->cookie_out = cookie(dom);
+    *out = dom;
+    *start = true;
+    log_info("domain '%s': post-copy recovery prepared on port %d", dom->def->name, lport);
+    return 0;
+}
+
+static void recover_sent(void *opaque, int r, const char *text, const char *error)
+{
+    struct vd_job *job = opaque;
+    struct vd_domain *dom = job->dom;
+    if (r == 0 && !(text && strstr(text, "\"error\""))) {
+        vd_job_done(job);
+        return;
+    }
+    char *why = r < 0 ? xstrdup(error ? error : "no answer") : qmp_error_desc(text);
+    if (dom->mig && dom->mig->incoming && dom->mig->resuming)
+        vd_migration_free(dom);
+    vd_job_fail(job, VIR_ERR_INTERNAL_ERROR,
+                "internal error: unable to execute QEMU command 'migrate-recover': %s", why);
+    free(why);
+}
+
+void vd_migrate_job_prepare_resume(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    struct verr err = {0};
+    if (!dom->vmm || !dom->mig || !dom->mig->resuming) {
+        if (dom->mig && dom->mig->incoming && dom->mig->resuming)
+            vd_migration_free(dom);
+        vd_job_fail(job, VIR_ERR_OPERATION_INVALID,
+                    "Requested operation is not valid: domain is not running");
+        return;
+    }
+    struct json_object *o = json_object_new_object(), *args = json_object_new_object();
+    json_object_object_add(o, "execute", json_object_new_string("migrate-recover"));
+    json_object_object_add(args, "uri", json_object_new_string(job->mig->incoming_uri));
+    json_object_object_add(o, "arguments", args);
+    char *cmd = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    if (vd_vmm_monitor_command(dom->vmm, cmd, false, recover_sent, job, &err) < 0)
+        recover_sent(job, -EIO, NULL, verr_msg(&err));
+    free(cmd);
+}
+
 int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_domain **out,
                        bool *start, int *code, struct verr *err)
 {
@@ -814,6 +1007,16 @@ int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_dom
         *code = VIR_ERR_INVALID_ARG;
         return verr_set(err, EINVAL, "invalid argument: no domain XML passed");
     }
+    if ((a->flags & VD_MIGRATE_POSTCOPY) &&
+        (!(a->flags & VD_MIGRATE_LIVE) || (a->flags & VD_MIGRATE_PAUSED))) {
+        /* libvirt's destination checks it before a resume too (--offline, --suspend) */
+        *code = VIR_ERR_ARGUMENT_UNSUPPORTED;
+        return verr_set(err, EINVAL,
+                        "argument unsupported: post-copy migration is not supported with "
+                        "non-live or paused migration");
+    }
+    if (a->flags & VD_MIGRATE_POSTCOPY_RESUME)
+        return prepare_resume(d, a, out, start, code, err);
     if ((a->flags & VD_MIGRATE_TLS) && tls_check(d, true, code, err) < 0)
         return -EACCES;
     struct domain_def *def;
@@ -2075,10 +2278,178 @@ static int connect_tcp(const char *host, int port, struct verr *err)
     return fd;
 }
 
+/* ---- Perform of a post-copy recovery (source) ---- */
+
+/* How long the source's VMM may stay postcopy-paused after migrate resume=true before the
+ * recovery counts as failed (its connection to the destination did not come). */
+#define RESUME_CONNECT_MS 30000
+
+struct resume {
+    struct vd_domain *dom;
+    struct vd_mig_args *a;
+    vd_migrate_done_fn done;
+    void *opaque;
+    struct loop_timer *timer;
+    uint64_t deadline;
+    bool recovering; /* the VMM said postcopy-recover */
+};
+
+static void resume_end(struct resume *rs, const char *failure)
+{
+    struct vd_domain *dom = rs->dom;
+    struct vd_migration *m = dom->mig;
+    vd_migrate_done_fn done = rs->done;
+    void *opaque = rs->opaque;
+    struct vd_mig_args *a = rs->a;
+    loop_timer_free(rs->timer);
+    free(rs);
+    if (!failure && m && dom->vmm) {
+        /* the source's VMM serves the pages again: paused (post-copy), as libvirt's */
+        m->performing = !m->postcopy_done; /* (the stream may have completed already) */
+        if (m->poll && m->performing)
+            loop_timer_arm(m->poll, POLL_MS * 1000000ull, POLL_MS * 1000000ull);
+        set_state(dom, VIR_DOMAIN_PAUSED, VIR_DOMAIN_PAUSED_POSTCOPY);
+        vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_SUSPENDED,
+                          VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY);
+        log_info("domain '%s': post-copy recovered: the destination's pages come again",
+                 dom->def->name);
+        free(a->cookie_out);
+        a->cookie_out = cookie(dom);
+        done(opaque, 0, 0, NULL);
+        return;
+    }
+    if (!failure)
+        failure = "domain is not running";
+    log_warn("domain '%s': post-copy recovery failed: %s", dom->def->name, failure);
+    if (m) { /* still post-copy failed: a later resume may try again */
+        m->resuming = false;
+        if (!m->postcopy_failed) {
+            m->postcopy_failed = true;
+            free(m->postcopy_error);
+            m->postcopy_error = xstrdup(failure);
+        }
+    }
+    char *msg = xasprintf("operation failed: job 'migration out' failed: %s", failure);
+    done(opaque, -EIO, VIR_ERR_OPERATION_FAILED, msg);
+    free(msg);
+}
+
+static void resume_poll(struct loop *loop, struct loop_timer *timer, void *opaque);
+
+static void resume_status(void *opaque, int r, const char *text, const char *error)
+{
+    struct resume *rs = opaque;
+    struct json_object *o = r == 0 ? json_tokener_parse(text) : NULL, *ret = NULL, *v;
+    bool have = o && json_object_object_get_ex(o, "return", &ret);
+    char *st = xstrdup(
+        have && json_object_object_get_ex(ret, "status", &v) ? json_object_get_string(v) : "");
+    char *desc =
+        xstrdup(have && json_object_object_get_ex(ret, "error-desc", &v) ? json_object_get_string(v)
+                : r < 0 ? (error ? error : "no answer")
+                        : st);
+    json_object_put(o);
+    if (!strcmp(st, "postcopy-active") || !strcmp(st, "completed")) {
+        resume_end(rs, NULL);
+    } else if (!strcmp(st, "postcopy-recover") ||
+               (!strcmp(st, "postcopy-paused") && !rs->recovering && now_ms() < rs->deadline)) {
+        rs->recovering |= !strcmp(st, "postcopy-recover");
+        loop_timer_arm(rs->timer, POLL_MS * 1000000ull / 4, 0);
+    } else if (!strcmp(st, "postcopy-paused")) {
+        resume_end(rs, rs->recovering ? "the recovered stream broke again"
+                                      : "the connection to the destination did not come");
+    } else {
+        resume_end(rs, *desc ? desc : "no status");
+    }
+    free(st);
+    free(desc);
+}
+
+static void resume_poll(struct loop *loop, struct loop_timer *timer, void *opaque)
+{
+    (void)loop, (void)timer;
+    struct resume *rs = opaque;
+    struct verr err = {0};
+    if (!rs->dom->vmm || !rs->dom->mig)
+        resume_end(rs, "domain is not running");
+    else if (vd_vmm_monitor_command(rs->dom->vmm, "{\"execute\": \"query-migrate\"}", false,
+                                    resume_status, rs, &err) < 0)
+        resume_end(rs, verr_msg(&err));
+}
+
+static void resume_sent(void *opaque, int r, const char *error)
+{
+    struct resume *rs = opaque;
+    if (r < 0) {
+        struct vd_domain *dom = rs->dom;
+        vd_migrate_done_fn done = rs->done;
+        void *ctx = rs->opaque;
+        if (dom->mig) {
+            dom->mig->resuming = false;
+            dom->mig->postcopy_failed = true;
+        }
+        loop_timer_free(rs->timer);
+        free(rs);
+        char *msg = xasprintf("internal error: unable to execute QEMU command 'migrate': %s",
+                              error ? error : "no answer");
+        done(ctx, -EIO, VIR_ERR_INTERNAL_ERROR, msg);
+        free(msg);
+        return;
+    }
+    rs->deadline = now_ms() + RESUME_CONNECT_MS;
+    resume_poll(rs->dom->daemon->loop, rs->timer, rs);
+}
+
+/* migrate resume=true to the destination's migrate-recover port; the pending save of the first
+ * stream (its perform, handed at the switch) hears the stream's end, as before the failure. */
+static void perform_resume(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate_done_fn done,
+                           void *opaque)
+{
+    int code;
+    struct verr err = {0};
+    if (resume_check(dom, false, a->flags, &code, &err) < 0) {
+        done(opaque, -EINVAL, code, verr_msg(&err));
+        return;
+    }
+    char *uri = a->uri ? vmm_tcp_uri(a->uri) : NULL;
+    if (!uri) {
+        char *msg = a->uri ? xasprintf("invalid argument: malformed migration URI %s", a->uri)
+                           : xstrdup("invalid argument: no migration URI (migrate_uri) given");
+        done(opaque, -EINVAL, VIR_ERR_INVALID_ARG, msg);
+        free(msg);
+        return;
+    }
+    struct vd_migration *m = dom->mig;
+    if (a->postcopy_bandwidth) { /* bandwidth.postcopy, as the first stream took it */
+        char *cmd = xasprintf("{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+                              "{\"max-postcopy-bandwidth\": %llu}}",
+                              (unsigned long long)(a->postcopy_bandwidth << 20));
+        vd_vmm_monitor_command(dom->vmm, cmd, false, ignore_reply, NULL, &err);
+        free(cmd);
+    }
+    struct resume *rs = xcalloc(1, sizeof(*rs));
+    rs->dom = dom;
+    rs->a = a;
+    rs->done = done;
+    rs->opaque = opaque;
+    rs->timer = loop_timer_new(dom->daemon->loop, resume_poll, rs);
+    /* Not failed from here: the stream's end (completed) may come before the answer. */
+    m->resuming = true;
+    m->postcopy_failed = false;
+    log_info("domain '%s': resuming the post-copy migration to %s", dom->def->name, uri);
+    int r = vd_vmm_migrate_resume(dom->vmm, uri, resume_sent, rs, &err);
+    free(uri);
+    if (r < 0)
+        resume_sent(rs, r, verr_msg(&err));
+}
+
 void vd_migrate_perform(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate_done_fn done,
                         void *opaque)
 {
     struct verr err = {0};
+    if (a->flags & VD_MIGRATE_POSTCOPY_RESUME) {
+        perform_resume(dom, a, done, opaque);
+        return;
+    }
     if (a->flags & VD_MIGRATE_OFFLINE) { /* nothing runs: Finish moves the definition */
         a->cookie_out = cookie(dom);
         done(opaque, 0, 0, NULL);
@@ -2211,6 +2582,7 @@ void vd_migrate_confirm(struct vd_domain *dom, struct vd_mig_args *a, vd_migrate
     if (m && !m->incoming && m->postcopy_switched && (a->cancelled || m->postcopy_failed)) {
         /* After the switch the guest ran on the destination: this memory is stale, the
          * source is never resumed (libvirt's post-copy failure). */
+        m->resuming = false;
         if (!m->postcopy_failed)
             postcopy_fail(dom, "the destination did not finish the migration");
         if (a->cancelled)
@@ -2341,6 +2713,9 @@ struct postcopy_wait {
     struct vd_job *job;
     struct loop_timer *timer;
     bool in_postcopy;
+    /* POSTCOPY_RESUME: the VMM may still be postcopy-paused or -recover until this */
+    bool resume;
+    uint64_t deadline;
 };
 
 static void postcopy_wait_end(struct postcopy_wait *w, const char *failure)
@@ -2348,8 +2723,17 @@ static void postcopy_wait_end(struct postcopy_wait *w, const char *failure)
     struct vd_job *job = w->job;
     struct vd_domain *dom = job->dom;
     bool in_postcopy = w->in_postcopy;
+    bool resume = w->resume;
     loop_timer_free(w->timer);
     free(w);
+    if (!failure && !in_postcopy && resume && dom->vmm) {
+        /* a recovered stream that completed between two polls went through postcopy-active
+         * all the same: its event, as libvirt's destination gives it */
+        set_state(dom, VIR_DOMAIN_RUNNING, VIR_DOMAIN_RUNNING_POSTCOPY);
+        vd_emit_lifecycle(dom->daemon, dom, VIR_DOMAIN_EVENT_RESUMED,
+                          VIR_DOMAIN_EVENT_RESUMED_POSTCOPY);
+        in_postcopy = true;
+    }
     if (!failure && !in_postcopy) { /* pre-copy converged first: a plain migration's end */
         finish_resumed(job, 0, NULL);
         return;
@@ -2398,6 +2782,11 @@ static void postcopy_wait_status(void *opaque, int r, const char *text, const ch
         loop_timer_arm(w->timer, POLL_MS * 1000000ull, 0);
     } else if (!strcmp(st, "completed") && dom->vmm) {
         postcopy_wait_end(w, NULL);
+    } else if (w->resume && !w->in_postcopy && r == 0 && dom->vmm && now_ms() < w->deadline &&
+               (!strcmp(st, "postcopy-paused") || !strcmp(st, "postcopy-recover") ||
+                !strcmp(st, "setup"))) {
+        /* the recovery's connection and handshake are under way */
+        loop_timer_arm(w->timer, POLL_MS * 1000000ull, 0);
     } else if (r < 0 && dom->vmm) {
         /* No answer in time: the VMM's main thread may itself wait on a page the source has
          * not sent yet. Only the VMM's end or its status says the phase failed. */
@@ -2620,10 +3009,42 @@ static void incoming_poll(struct loop *loop, struct loop_timer *timer, void *opa
         finish_wait_end(w, false);
 }
 
+/* POSTCOPY_RESUME: the destination's VMM completes the recovered stream; the guest runs
+ * here all along. A cancelled one (Perform failed) leaves it in post-copy failed. */
+static void finish_resume(struct vd_job *job)
+{
+    struct vd_domain *dom = job->dom;
+    struct vd_mig_args *a = job->mig;
+    bool prepared = dom->mig && dom->mig->incoming && dom->mig->resuming;
+    if (prepared)
+        vd_migration_free(dom);
+    if (prepared && a->cancelled) { /* the client keeps Perform's error */
+        vd_job_fail(job, VIR_ERR_MIGRATE_FINISH_OK, "migration successfully aborted");
+        return;
+    }
+    if (!prepared || !dom->vmm) {
+        vd_job_fail(job, VIR_ERR_OPERATION_FAILED,
+                    "operation failed: job 'migration in' failed in post-copy phase");
+        return;
+    }
+    free(a->cookie_out);
+    a->cookie_out = cookie(dom);
+    struct postcopy_wait *w = xcalloc(1, sizeof(*w));
+    w->job = job;
+    w->resume = true;
+    w->deadline = now_ms() + (uint64_t)INCOMING_WAIT_S * 1000;
+    w->timer = loop_timer_new(dom->daemon->loop, postcopy_wait_poll, w);
+    postcopy_wait_poll(dom->daemon->loop, w->timer, w);
+}
+
 void vd_migrate_job_finish(struct vd_job *job)
 {
     struct vd_domain *dom = job->dom;
     struct vd_mig_args *a = job->mig;
+    if (a->flags & VD_MIGRATE_POSTCOPY_RESUME) {
+        finish_resume(job);
+        return;
+    }
     bool waiting = dom->mig && dom->mig->listen_fd >= 0;
     bool storage = dom->mig && dom->mig->storage;
     uint64_t started = dom->mig ? dom->mig->started_ms : now_ms();

@@ -53,6 +53,7 @@ enum {
     VD_MIGRATE_TLS = 1 << 16,
     VD_MIGRATE_PARALLEL = 1 << 17,
     VD_MIGRATE_NON_SHARED_SYNCHRONOUS_WRITES = 1 << 18,
+    VD_MIGRATE_POSTCOPY_RESUME = 1 << 19,
 };
 
 /* libvirt's virDomainJobType and virDomainJobOperation values used here. */
@@ -140,6 +141,9 @@ int vd_migrate_prepare(struct vd_daemon *d, struct vd_mig_args *a, struct vd_dom
 /* Destination with storage: starts the VMM with -incoming defer, its NBD server exporting
  * the migrated disks and migrate-incoming on the stream's port. */
 void vd_migrate_job_prepare_start(struct vd_job *job);
+/* Destination, POSTCOPY_RESUME (*start set by vd_migrate_prepare, the domain the one whose
+ * post-copy failed): migrate-recover on a port of libvirt's range to its paused VMM. */
+void vd_migrate_job_prepare_resume(struct vd_job *job);
 /* The storage part of a start's arguments (vmm-driver.h), from job->mig, or nothing. */
 struct vd_vmm_start_args;
 void vd_migrate_start_args(const struct vd_job *job, struct vd_vmm_start_args *sa);

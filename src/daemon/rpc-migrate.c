@@ -248,8 +248,12 @@ static int prepare(struct vd_call *c)
         vd_mig_args_free(a);
         return vd_call_fail(c, code, "%s", verr_msg(&e));
     }
-    if (start) /* storage: the reply once the VMM and its NBD server run */
-        return submit(c, dom, "migration prepare", vd_migrate_job_prepare_start, a);
+    if (start) /* storage: the reply once the VMM and its NBD server run; post-copy recovery:
+                * once the paused VMM listens again */
+        return submit(c, dom, "migration prepare",
+                      (a->flags & VD_MIGRATE_POSTCOPY_RESUME) ? vd_migrate_job_prepare_resume
+                                                              : vd_migrate_job_prepare_start,
+                      a);
     struct remote_domain_migrate_prepare3_params_ret *r = c->ret;
     r->uri_out = a->uri_out;
     a->uri_out = NULL;

@@ -21,6 +21,7 @@
 #include "daemon/iotune.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -770,6 +771,96 @@ static int backing_check(const struct domain_def *def, struct verr *err)
     return 0;
 }
 
+/* libvirt turns the ACPI HMAT on when a cell has a <cache> or <interconnects> has an entry
+ * (conf/domain_numa.c dropped everything else from it). */
+static bool numa_has_hmat(const struct xnode *numa)
+{
+    const struct xnode *ic = xnode_child(numa, "interconnects");
+    if (ic && ic->nkids)
+        return true;
+    for (size_t i = 0; i < numa->nkids; i++)
+        if (numa->kids[i]->name && !strcmp(numa->kids[i]->name, "cell") &&
+            xnode_child(numa->kids[i], "cache"))
+            return true;
+    return false;
+}
+
+static bool cell_has_cpus(const struct xnode *cell)
+{
+    const char *cpus = xnode_attr(cell, "cpus");
+    return cpus && *cpus;
+}
+
+/* A cell's HMAT initiator, as libvirt picks it: itself when it has vCPUs; else the initiator
+ * of its lowest <latency>, else of its highest <bandwidth>; else (seen from libvirtd 9.0's
+ * domxml-to-native, not from its distances) the first cell with vCPUs. */
+static const char *cell_initiator(const struct xnode *numa, const struct xnode *cell)
+{
+    if (cell_has_cpus(cell))
+        return xnode_attr(cell, "id");
+    const struct xnode *ic = xnode_child(numa, "interconnects");
+    const char *by_latency = NULL, *by_bandwidth = NULL;
+    unsigned long long min_latency = UINT32_MAX, max_bandwidth = 0;
+    for (size_t i = 0; ic && i < ic->nkids; i++) {
+        const struct xnode *l = ic->kids[i];
+        unsigned long long v = strtoull(xnode_attr(l, "value"), NULL, 10);
+        if (strcmp(xnode_attr(l, "target"), xnode_attr(cell, "id")))
+            continue;
+        if (!strcmp(l->name, "latency") && v < min_latency)
+            min_latency = v, by_latency = xnode_attr(l, "initiator");
+        else if (!strcmp(l->name, "bandwidth") && v > max_bandwidth)
+            max_bandwidth = v, by_bandwidth = xnode_attr(l, "initiator");
+    }
+    if (by_latency || by_bandwidth)
+        return by_latency ? by_latency : by_bandwidth;
+    for (size_t i = 0; i < numa->nkids; i++)
+        if (numa->kids[i]->name && !strcmp(numa->kids[i]->name, "cell") &&
+            cell_has_cpus(numa->kids[i]))
+            return xnode_attr(numa->kids[i], "id");
+    return NULL;
+}
+
+/* -numa hmat-lb per <latency>/<bandwidth> in their order, then -numa hmat-cache per cell
+ * <cache>, in QEMU's words for libvirt's (full is QEMU's complex). */
+static void hmat_args(struct argv_b *a, const struct xnode *numa)
+{
+    static const char *const hierarchy[] = {"memory", "first-level", "second-level", "third-level"};
+    const struct xnode *ic = xnode_child(numa, "interconnects");
+    for (size_t i = 0; ic && i < ic->nkids; i++) {
+        const struct xnode *l = ic->kids[i];
+        const char *cache = xnode_attr(l, "cache");
+        bool bw = !strcmp(l->name, "bandwidth");
+        addf2(a, "-numa",
+              xasprintf("hmat-lb,initiator=%s,target=%s,hierarchy=%s,data-type=%s-%s,%s=%s%s",
+                        xnode_attr(l, "initiator"), xnode_attr(l, "target"),
+                        hierarchy[cache ? strtoul(cache, NULL, 10) % 4 : 0], /* 1..3: conf */
+                        xnode_attr(l, "type"), bw ? "bandwidth" : "latency",
+                        bw ? "bandwidth" : "latency", xnode_attr(l, "value"), bw ? "K" : ""));
+    }
+    for (size_t i = 0; i < numa->nkids; i++) {
+        const struct xnode *cell = numa->kids[i];
+        for (size_t j = 0; cell->name && !strcmp(cell->name, "cell") && j < cell->nkids; j++) {
+            const struct xnode *c = cell->kids[j];
+            if (!c->name || strcmp(c->name, "cache"))
+                continue;
+            const char *assoc = xnode_attr(c, "associativity"), *policy = xnode_attr(c, "policy");
+            const struct xnode *line = xnode_child(c, "line");
+            addf2(a, "-numa",
+                  xasprintf("hmat-cache,node-id=%s,size=%sK,level=%s,associativity=%s,policy=%s,"
+                            "line=%s",
+                            xnode_attr(cell, "id"), xnode_attr(xnode_child(c, "size"), "value"),
+                            xnode_attr(c, "level"),
+                            !assoc                   ? "none"
+                            : !strcmp(assoc, "full") ? "complex"
+                                                     : assoc,
+                            !policy || !strcmp(policy, "none") ? "none"
+                            : !strcmp(policy, "writeback")     ? "write-back"
+                                                               : "write-through",
+                            line ? xnode_attr(line, "value") : "0"));
+        }
+    }
+}
+
 /* Guest NUMA: a memory backend and a -numa node per <cell> (ids in order, as libvirt
  * requires), the distances; without cells, a <numatune> preferred or interleave policy
  * needs a backend for all of RAM, which makes one node (the guest sees one SRAT node). */
@@ -799,6 +890,7 @@ static int numa_args(struct argv_b *a, const struct domain_def *def, struct verr
         buf_free(&b);
         return r;
     }
+    bool hmat = numa_has_hmat(numa);
     for (size_t i = 0; r == 0 && i < numa->nkids; i++) {
         const struct xnode *cell = numa->kids[i];
         if (!cell->name || strcmp(cell->name, "cell"))
@@ -819,6 +911,9 @@ static int numa_args(struct argv_b *a, const struct domain_def *def, struct verr
         buf_printf(&b, "node,nodeid=%s", id ? id : "?");
         if (r == 0 && cpus && *cpus)
             r = put_list(&b, "cpus", cpus, err);
+        const char *initiator = hmat ? cell_initiator(numa, cell) : NULL;
+        if (initiator)
+            buf_printf(&b, ",initiator=%s", initiator);
         buf_printf(&b, ",memdev=ram-node%s", id ? id : "?");
         buf_append(&b, "", 1);
         if (r == 0)
@@ -835,6 +930,8 @@ static int numa_args(struct argv_b *a, const struct domain_def *def, struct verr
                                 xnode_attr(sib, "id"), xnode_attr(sib, "value")));
         }
     }
+    if (r == 0 && hmat)
+        hmat_args(a, numa);
     buf_free(&b);
     return r;
 }
@@ -1082,13 +1179,16 @@ int vmm_argv_build(const struct domain_def *def, const struct vmm_argv_paths *pa
     bool pc_ram = !(def->cpu && xnode_child(def->cpu, "numa")) && !node0 && backend_needed(def);
     const char *mflags = backing(def, "nosharepages") ? ",mem-merge=off" : "";
     const char *mbe = pc_ram ? ",memory-backend=pc.ram" : "";
+    const struct xnode *numa = def->cpu ? xnode_child(def->cpu, "numa") : NULL;
+    const char *hmat = numa && numa_has_hmat(numa) ? ",hmat=on" : ""; /* after libvirt's others */
     if (a.firmware) /* pc or q35 under the name libvirt wrote (pc-i440fx-7.2...) */
         addf2(&a, "-M",
-              xasprintf("%s%s%s%s", def->os_machine, pit_off(def) ? ",pit=off" : "", mflags, mbe));
+              xasprintf("%s%s%s%s%s", def->os_machine, pit_off(def) ? ",pit=off" : "", mflags, mbe,
+                        hmat));
     else /* QEMU's microvm with ACPI and a PCIe root bus: what the definition's pcie-root is. */
         addf2(&a, "-M",
-              xasprintf("microvm,acpi=on,pcie=on%s%s%s", pit_off(def) ? ",pit=off" : "", mflags,
-                        mbe));
+              xasprintf("microvm,acpi=on,pcie=on%s%s%s%s", pit_off(def) ? ",pit=off" : "", mflags,
+                        mbe, hmat));
     char *cpu = cpu_arg(def);
     if (cpu)
         addf2(&a, "-cpu", cpu);

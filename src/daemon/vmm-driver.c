@@ -605,6 +605,24 @@ int vd_vmm_migrate_uri(struct vd_vmm *vmm, const char *uri, vd_vmm_done_fn done,
     return r;
 }
 
+/* A post-copy save whose stream broke after the switch (the VMM's postcopy-paused) goes on
+ * over a new connection: migrate resume=true to uri (the VMM connects itself). The first
+ * save's done still hears the stream's end (vmm_save_status); done here hears only the
+ * command's answer. */
+int vd_vmm_migrate_resume(struct vd_vmm *vmm, const char *uri, vd_vmm_done_fn done, void *opaque,
+                          struct verr *err)
+{
+    if (!vmm->save_done || vmm->save_state != 3)
+        return verr_set(err, EINVAL,
+                        "Requested operation is not valid: no paused migration of domain '%s' "
+                        "to resume",
+                        vmm->name);
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "uri", json_object_new_string(uri));
+    json_object_object_add(args, "resume", json_object_new_boolean(true));
+    return op_send(vmm, "migrate", args, done, opaque, err);
+}
+
 /* ---- internal snapshots: a snapshot-* job, JOB_STATUS_CHANGE, query-jobs, job-dismiss ---- */
 
 static void snap_finish(struct vd_vmm *vmm, int r, const char *error)

@@ -211,6 +211,10 @@ int vd_vmm_save(struct vd_vmm *vmm, int fd, vd_vmm_done_fn done, void *opaque, s
  * channels are more connections than one descriptor. */
 int vd_vmm_migrate_uri(struct vd_vmm *vmm, const char *uri, vd_vmm_done_fn done, void *opaque,
                        struct verr *err);
+/* migrate resume=true to uri for a save (migration) in post-copy whose stream broke; the
+ * save's own done still hears its end. */
+int vd_vmm_migrate_resume(struct vd_vmm *vmm, const char *uri, vd_vmm_done_fn done, void *opaque,
+                          struct verr *err);
 /* One QMP transaction of n blockdev-snapshot-sync actions, mode existing:
  * each drive ids[i] switches to the qcow2 overlay files[i] (already created,
  * its backing file the drive's image), all of them or none. */

@@ -173,6 +173,9 @@ static const struct vmm_support_rule rules[] = {
      "-object memory-backend-ram and -numa node per cell (ACPI SRAT), -numa dist per sibling "
      "(ACPI SLIT)"},
     {"cpu/numa", "cell", H, 0, "a guest NUMA node: its vCPUs and its memory backend"},
+    {"cpu/numa", "interconnects", H, 0,
+     "-M ...,hmat=on and a -numa hmat-lb per <latency>/<bandwidth> (ACPI HMAT: locality "
+     "latencies and bandwidths); each -numa node gets its initiator= as libvirt picks it"},
     {"cpu/numa", "*", R, 0, "not supported by vireo-vmm"},
     {"cpu/numa/cell@memAccess", "shared", H, 0, "share=on on the cell's memory backend"},
     {"cpu/numa/cell@memAccess", "private", H, 0, "share=off on the cell's memory backend"},
@@ -183,8 +186,9 @@ static const struct vmm_support_rule rules[] = {
     {"cpu/numa/cell@discard", "no", H, 0, "no discard-data on the cell's backend"},
     {"cpu/numa/cell@discard", "*", R, 0, "discard must be yes or no"},
     {"cpu/numa/cell", "distances", H, 0, "-numa dist,src=,dst=,val= per sibling"},
-    {"cpu/numa/cell", "*", P, 16,
-     "cell caches and interconnects (ACPI HMAT) are not supported yet"},
+    {"cpu/numa/cell", "cache", H, 0,
+     "-M ...,hmat=on and a -numa hmat-cache per cache (ACPI HMAT: memory side cache)"},
+    {"cpu/numa/cell", "*", R, 0, "not supported by vireo-vmm"},
     {"cpu", "*", R, 0, "not supported by vireo-vmm"},
     /* top-level tuning and platform elements */
     {"memoryBacking", "hugepages", H, 0,

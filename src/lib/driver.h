@@ -30,9 +30,9 @@ struct vir_connect {
     const struct vir_driver *driver;
     void *priv; /* the driver's per-connection state */
     struct vir_event_cb *callbacks;
-    struct vir_net_event_cb *net_callbacks;       /* network.c */
-    struct vir_secret_event_cb *secret_callbacks; /* secret.c */
-    struct vir_pool_event_cb *pool_callbacks;     /* storage.c */
+    struct vir_obj_event_cb *net_callbacks;    /* network.c */
+    struct vir_obj_event_cb *secret_callbacks; /* secret.c */
+    struct vir_obj_event_cb *pool_callbacks;   /* storage.c */
     int next_callback_id;
     vir_connect_auth_fn auth_cb; /* vir_connect_open_auth's, for SASL (may be NULL) */
     void *auth_opaque;
@@ -97,6 +97,28 @@ vir_network *vir_network_handle_new(vir_connect *conn, const char *name,
 /* A connection's references, for handles kept outside vireo.c. */
 void vir_connect_hold(vir_connect *conn);
 void vir_connect_release(vir_connect *conn);
+
+/* The local callbacks of one kind of object event (obj-events.c): the client's id, the
+ * server's callbackID its events carry, the event id, and the callback as registered (the
+ * caller casts it back to its type when calling it). */
+struct vir_obj_event_cb {
+    struct vir_obj_event_cb *next;
+    int id, server_id, event_id;
+    void (*cb)(void);
+    void *opaque;
+    vir_free_callback freecb;
+};
+/* Adds a callback to list; returns its client id (the connection's next). */
+int vir_obj_event_add(vir_connect *conn, struct vir_obj_event_cb **list, int server_id,
+                      int event_id, void (*cb)(void), void *opaque, vir_free_callback freecb);
+/* Unlinks and frees callback_id (its freecb run), giving its server id; -1 with libvirt's
+ * "could not find event callback N for deletion" when the list has none. */
+int vir_obj_event_take(struct vir_obj_event_cb **list, int callback_id, int *server_id,
+                       vir_error *err);
+/* The callback an event for (server_id, event_id) goes to, or NULL. */
+struct vir_obj_event_cb *vir_obj_event_find(struct vir_obj_event_cb *list, int server_id,
+                                            int event_id);
+void vir_obj_events_free(struct vir_obj_event_cb **list);
 
 /* Delivers a network lifecycle event the server sent for its callback server_id to the local
  * callback registered under it (network.c); the local callbacks freed at close. */

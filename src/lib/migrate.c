@@ -111,8 +111,9 @@ vir_domain *vir_domain_migrate3(vir_domain *dom, vir_connect *dconn,
     char *xml = sd->migrate_begin3(dom, p.v, p.n, &cookie, &cookie_len, flags, err);
     if (!xml)
         goto out;
-    /* A paused source stays paused on the destination, as libvirt's client arranges. */
-    if (!(flags & VIR_MIGRATE_OFFLINE) && sd->get_state) {
+    /* A paused source stays paused on the destination, as libvirt's client arranges (not for
+     * a post-copy recovery: the source is paused (post-copy failed), the guest runs there). */
+    if (!(flags & (VIR_MIGRATE_OFFLINE | VIR_MIGRATE_POSTCOPY_RESUME)) && sd->get_state) {
         int state = 0, reason = 0;
         vir_error e2;
         if (sd->get_state(dom, &state, &reason, 0, &e2) == 0 && state == VIR_DOMAIN_PAUSED)

@@ -327,14 +327,6 @@ int vir_network_port_delete(vir_network *net, const char *uuid, unsigned int fla
 
 /* ---- events ---- */
 
-struct vir_net_event_cb {
-    struct vir_net_event_cb *next;
-    int id, server_id;
-    vir_connect_network_event_lifecycle_callback cb;
-    void *opaque;
-    vir_free_callback freecb;
-};
-
 int vir_connect_network_event_register_any(vir_connect *conn, vir_network *net, int event_id,
                                            vir_connect_network_event_lifecycle_callback cb,
                                            void *opaque, vir_free_callback freecb, vir_error *err)
@@ -353,57 +345,34 @@ int vir_connect_network_event_register_any(vir_connect *conn, vir_network *net, 
     int server_id;
     if (conn->driver->network->event_register(conn, net, event_id, &server_id, err) < 0)
         return -1;
-    struct vir_net_event_cb *e = xcalloc(1, sizeof(*e));
-    e->id = conn->next_callback_id++;
-    e->server_id = server_id;
-    e->cb = cb;
-    e->opaque = opaque;
-    e->freecb = freecb;
-    e->next = conn->net_callbacks;
-    conn->net_callbacks = e;
-    return e->id;
+    return vir_obj_event_add(conn, &conn->net_callbacks, server_id, event_id, (void (*)(void))cb,
+                             opaque, freecb);
 }
 
 int vir_connect_network_event_deregister_any(vir_connect *conn, int callback_id, vir_error *err)
 {
     CHECK(conn, -1);
-    for (struct vir_net_event_cb **p = &conn->net_callbacks; *p; p = &(*p)->next) {
-        if ((*p)->id != callback_id)
-            continue;
-        struct vir_net_event_cb *e = *p;
-        *p = e->next;
-        int server_id = e->server_id;
-        if (e->freecb)
-            e->freecb(e->opaque);
-        free(e);
-        return conn->driver->network->event_deregister(conn, server_id, err);
-    }
-    return vir_report(err, VIR_ERR_INVALID_ARG, "could not find event callback %d for deletion",
-                      callback_id);
+    int server_id;
+    if (vir_obj_event_take(&conn->net_callbacks, callback_id, &server_id, err) < 0)
+        return -1;
+    return conn->driver->network->event_deregister(conn, server_id, err);
 }
 
 void vir_emit_network_lifecycle(vir_connect *conn, int server_id, const char *name,
                                 const unsigned char *uuid, int event, int detail)
 {
-    for (struct vir_net_event_cb *e = conn->net_callbacks; e; e = e->next) {
-        if (e->server_id != server_id)
-            continue;
-        vir_network *net = vir_network_handle_new(conn, name, uuid);
-        e->cb(conn, net, event, detail, e->opaque);
-        vir_network_free(net);
-        return; /* the callback may have deregistered itself: e is not read again */
-    }
+    struct vir_obj_event_cb *e =
+        vir_obj_event_find(conn->net_callbacks, server_id, VIR_NETWORK_EVENT_ID_LIFECYCLE);
+    if (!e)
+        return;
+    vir_network *net = vir_network_handle_new(conn, name, uuid);
+    ((vir_connect_network_event_lifecycle_callback)e->cb)(conn, net, event, detail, e->opaque);
+    vir_network_free(net);
 }
 
 void vir_network_events_free(vir_connect *conn)
 {
-    while (conn->net_callbacks) {
-        struct vir_net_event_cb *e = conn->net_callbacks;
-        conn->net_callbacks = e->next;
-        if (e->freecb)
-            e->freecb(e->opaque);
-        free(e);
-    }
+    vir_obj_events_free(&conn->net_callbacks);
 }
 
 const char *vir_network_event_to_string(int event)

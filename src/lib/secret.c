@@ -240,14 +240,6 @@ const char *vir_secret_usage_type_to_string(int usage_type)
 
 /* ---- events ---- */
 
-struct vir_secret_event_cb {
-    struct vir_secret_event_cb *next;
-    int id, server_id, event_id;
-    vir_connect_secret_event_generic_callback cb;
-    void *opaque;
-    vir_free_callback freecb;
-};
-
 int vir_connect_secret_event_register_any(vir_connect *conn, vir_secret *secret, int event_id,
                                           vir_connect_secret_event_generic_callback cb,
                                           void *opaque, vir_free_callback freecb, vir_error *err)
@@ -268,66 +260,40 @@ int vir_connect_secret_event_register_any(vir_connect *conn, vir_secret *secret,
     struct remote_connect_secret_event_register_any_ret r = {0};
     if (vir_rpc(conn, false, api, REMOTE_PROC_CONNECT_SECRET_EVENT_REGISTER_ANY, &a, &r, err) < 0)
         return -1;
-    struct vir_secret_event_cb *e = xcalloc(1, sizeof(*e));
-    e->id = conn->next_callback_id++;
-    e->server_id = r.callbackID;
-    e->event_id = event_id;
-    e->cb = cb;
-    e->opaque = opaque;
-    e->freecb = freecb;
-    e->next = conn->secret_callbacks;
-    conn->secret_callbacks = e;
-    return e->id;
+    return vir_obj_event_add(conn, &conn->secret_callbacks, r.callbackID, event_id,
+                             (void (*)(void))cb, opaque, freecb);
 }
 
 int vir_connect_secret_event_deregister_any(vir_connect *conn, int callback_id, vir_error *err)
 {
     NEED(conn, "conn", "virConnectSecretEventDeregisterAny", -1);
-    for (struct vir_secret_event_cb **p = &conn->secret_callbacks; *p; p = &(*p)->next) {
-        if ((*p)->id != callback_id)
-            continue;
-        struct vir_secret_event_cb *e = *p;
-        *p = e->next;
-        struct remote_connect_secret_event_deregister_any_args a = {.callbackID = e->server_id};
-        if (e->freecb)
-            e->freecb(e->opaque);
-        free(e);
-        return vir_rpc(conn, false, "virConnectSecretEventDeregisterAny",
-                       REMOTE_PROC_CONNECT_SECRET_EVENT_DEREGISTER_ANY, &a, NULL, err);
-    }
-    return vir_report(err, VIR_ERR_INVALID_ARG, "could not find event callback %d for deletion",
-                      callback_id);
+    struct remote_connect_secret_event_deregister_any_args a;
+    if (vir_obj_event_take(&conn->secret_callbacks, callback_id, &a.callbackID, err) < 0)
+        return -1;
+    return vir_rpc(conn, false, "virConnectSecretEventDeregisterAny",
+                   REMOTE_PROC_CONNECT_SECRET_EVENT_DEREGISTER_ANY, &a, NULL, err);
 }
 
 void vir_emit_secret_event(vir_connect *conn, int server_id, int event_id,
                            const unsigned char *uuid, int usage_type, const char *usage_id,
                            int event, int detail)
 {
-    for (struct vir_secret_event_cb *e = conn->secret_callbacks; e; e = e->next) {
-        if (e->server_id != server_id || e->event_id != event_id)
-            continue;
-        struct remote_nonnull_secret w = {{0}, usage_type, (char *)usage_id};
-        memcpy(w.uuid, uuid, VIR_UUID_BUFLEN);
-        vir_secret *s = secret_new(conn, &w);
-        if (event_id == VIR_SECRET_EVENT_ID_LIFECYCLE) /* cast back: registered through a cast */
-            ((vir_connect_secret_event_lifecycle_callback)(void (*)(void))e->cb)(conn, s, event,
-                                                                                 detail, e->opaque);
-        else
-            e->cb(conn, s, e->opaque);
-        vir_secret_free(s);
-        return; /* the callback may have deregistered itself: e is not read again */
-    }
+    struct vir_obj_event_cb *e = vir_obj_event_find(conn->secret_callbacks, server_id, event_id);
+    if (!e)
+        return;
+    struct remote_nonnull_secret w = {{0}, usage_type, (char *)usage_id};
+    memcpy(w.uuid, uuid, VIR_UUID_BUFLEN);
+    vir_secret *s = secret_new(conn, &w);
+    if (event_id == VIR_SECRET_EVENT_ID_LIFECYCLE)
+        ((vir_connect_secret_event_lifecycle_callback)e->cb)(conn, s, event, detail, e->opaque);
+    else
+        ((vir_connect_secret_event_generic_callback)e->cb)(conn, s, e->opaque);
+    vir_secret_free(s);
 }
 
 void vir_secret_events_free(vir_connect *conn)
 {
-    while (conn->secret_callbacks) {
-        struct vir_secret_event_cb *e = conn->secret_callbacks;
-        conn->secret_callbacks = e->next;
-        if (e->freecb)
-            e->freecb(e->opaque);
-        free(e);
-    }
+    vir_obj_events_free(&conn->secret_callbacks);
 }
 
 const char *vir_secret_event_to_string(int event)

@@ -552,14 +552,6 @@ vir_stream *vir_storage_vol_download(vir_storage_vol *vol, unsigned long long of
 
 /* ---- events ---- */
 
-struct vir_pool_event_cb {
-    struct vir_pool_event_cb *next;
-    int id, server_id, event_id;
-    vir_connect_storage_pool_event_generic_callback cb;
-    void *opaque;
-    vir_free_callback freecb;
-};
-
 int vir_connect_storage_pool_event_register_any(vir_connect *conn, vir_storage_pool *pool,
                                                 int event_id,
                                                 vir_connect_storage_pool_event_generic_callback cb,
@@ -584,67 +576,41 @@ int vir_connect_storage_pool_event_register_any(vir_connect *conn, vir_storage_p
     if (vir_rpc(conn, false, api, REMOTE_PROC_CONNECT_STORAGE_POOL_EVENT_REGISTER_ANY, &a, &r,
                 err) < 0)
         return -1;
-    struct vir_pool_event_cb *e = xcalloc(1, sizeof(*e));
-    e->id = conn->next_callback_id++;
-    e->server_id = r.callbackID;
-    e->event_id = event_id;
-    e->cb = cb;
-    e->opaque = opaque;
-    e->freecb = freecb;
-    e->next = conn->pool_callbacks;
-    conn->pool_callbacks = e;
-    return e->id;
+    return vir_obj_event_add(conn, &conn->pool_callbacks, r.callbackID, event_id,
+                             (void (*)(void))cb, opaque, freecb);
 }
 
 int vir_connect_storage_pool_event_deregister_any(vir_connect *conn, int callback_id,
                                                   vir_error *err)
 {
     NEED(conn, "conn", "virConnectStoragePoolEventDeregisterAny", -1);
-    for (struct vir_pool_event_cb **p = &conn->pool_callbacks; *p; p = &(*p)->next) {
-        if ((*p)->id != callback_id)
-            continue;
-        struct vir_pool_event_cb *e = *p;
-        *p = e->next;
-        struct remote_connect_storage_pool_event_deregister_any_args a = {.callbackID =
-                                                                              e->server_id};
-        if (e->freecb)
-            e->freecb(e->opaque);
-        free(e);
-        return vir_rpc(conn, false, "virConnectStoragePoolEventDeregisterAny",
-                       REMOTE_PROC_CONNECT_STORAGE_POOL_EVENT_DEREGISTER_ANY, &a, NULL, err);
-    }
-    return vir_report(err, VIR_ERR_INVALID_ARG, "could not find event callback %d for deletion",
-                      callback_id);
+    struct remote_connect_storage_pool_event_deregister_any_args a;
+    if (vir_obj_event_take(&conn->pool_callbacks, callback_id, &a.callbackID, err) < 0)
+        return -1;
+    return vir_rpc(conn, false, "virConnectStoragePoolEventDeregisterAny",
+                   REMOTE_PROC_CONNECT_STORAGE_POOL_EVENT_DEREGISTER_ANY, &a, NULL, err);
 }
 
 void vir_emit_pool_event(vir_connect *conn, int server_id, int event_id, const char *name,
                          const unsigned char *uuid, int event, int detail)
 {
-    for (struct vir_pool_event_cb *e = conn->pool_callbacks; e; e = e->next) {
-        if (e->server_id != server_id || e->event_id != event_id)
-            continue;
-        struct remote_nonnull_storage_pool w = {(char *)name, {0}};
-        memcpy(w.uuid, uuid, VIR_UUID_BUFLEN);
-        vir_storage_pool *pool = pool_new(conn, &w);
-        if (event_id == VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE) /* cast back, as registered */
-            ((vir_connect_storage_pool_event_lifecycle_callback)(void (*)(void))e->cb)(
-                conn, pool, event, detail, e->opaque);
-        else
-            e->cb(conn, pool, e->opaque);
-        vir_storage_pool_free(pool);
-        return; /* the callback may have deregistered itself: e is not read again */
-    }
+    struct vir_obj_event_cb *e = vir_obj_event_find(conn->pool_callbacks, server_id, event_id);
+    if (!e)
+        return;
+    struct remote_nonnull_storage_pool w = {(char *)name, {0}};
+    memcpy(w.uuid, uuid, VIR_UUID_BUFLEN);
+    vir_storage_pool *pool = pool_new(conn, &w);
+    if (event_id == VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE)
+        ((vir_connect_storage_pool_event_lifecycle_callback)e->cb)(conn, pool, event, detail,
+                                                                   e->opaque);
+    else
+        ((vir_connect_storage_pool_event_generic_callback)e->cb)(conn, pool, e->opaque);
+    vir_storage_pool_free(pool);
 }
 
 void vir_pool_events_free(vir_connect *conn)
 {
-    while (conn->pool_callbacks) {
-        struct vir_pool_event_cb *e = conn->pool_callbacks;
-        conn->pool_callbacks = e->next;
-        if (e->freecb)
-            e->freecb(e->opaque);
-        free(e);
-    }
+    vir_obj_events_free(&conn->pool_callbacks);
 }
 
 const char *vir_storage_pool_event_to_string(int event)

@@ -340,6 +340,7 @@ static const struct vsh_opt opts_migrate[] = {
      "enable post-copy migration; switch to it using migrate-postcopy command"},
     {"postcopy-after-precopy", VSH_OT_BOOL, 0,
      "automatically switch to post-copy migration after one pass of pre-copy"},
+    {"postcopy-resume", VSH_OT_BOOL, 0, "resume failed post-copy migration"},
     {"migrateuri", VSH_OT_STRING, VSH_OFLAG_REQ_OPT, "migration URI, usually can be omitted"},
     {"listen-address", VSH_OT_STRING, VSH_OFLAG_REQ_OPT,
      "listen address that destination should bind to for incoming migration"},

@@ -205,6 +205,7 @@ bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
         {"auto-converge", VIR_MIGRATE_AUTO_CONVERGE},
         {"abort-on-error", VIR_MIGRATE_ABORT_ON_ERROR},
         {"postcopy", VIR_MIGRATE_POSTCOPY},
+        {"postcopy-resume", VIR_MIGRATE_POSTCOPY_RESUME},
         {"tls", VIR_MIGRATE_TLS},
         {"parallel", VIR_MIGRATE_PARALLEL},
     };
@@ -231,6 +232,10 @@ bool vsh_cmd_migrate(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
     bool after_precopy = vsh_opt_bool(cmd, "postcopy-after-precopy");
     if (after_precopy && !(flags & VIR_MIGRATE_POSTCOPY)) {
         vsh_error(ctl, "%s", "Option --postcopy is required by option --postcopy-after-precopy");
+        return false;
+    }
+    if ((flags & VIR_MIGRATE_POSTCOPY_RESUME) && !(flags & VIR_MIGRATE_POSTCOPY)) {
+        vsh_error(ctl, "%s", "Option --postcopy is required by option --postcopy-resume");
         return false;
     }
     if (t_postcopy && !(flags & VIR_MIGRATE_POSTCOPY)) {

@@ -25,10 +25,18 @@ query-memory-devices read them, --inactive without those; a third DIMM over the 
 DIMM on a node without a cell are refused in one line each, in libvirt's words.
 attach-device --config adds a DIMM to the persistent definition (checked as at define);
 --live of a third DIMM is refused (no slot left).
+
+ACPI HMAT: libvirt 9.0's example (a cell <cache>, <interconnects> latencies and bandwidths)
+is defined with the stock virsh, read back as libvirt writes it, and starts vireo-vmm with
+libvirtd's domxml-to-native arguments (-M ...,hmat=on, initiator=, hmat-lb, hmat-cache); the
+test guest's tests=numa prints the HMAT those describe (initiators, the latency and bandwidth
+matrices in ps and MB/s, the cache). A bandwidth to a cache level the target lacks is refused
+at define in libvirt's words.
 """
 import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 
@@ -272,12 +280,116 @@ def dimms():
     d.virsh("destroy", "dimms")
 
 
+HMAT = """  <cpu>
+    <numa>
+      <cell id='0' cpus='0' memory='32' unit='MiB'>
+        <cache level='1' associativity='direct' policy='writeback'>
+          <size value='10' unit='KiB'/>
+          <line value='8' unit='B'/>
+        </cache>
+      </cell>
+      <cell id='1' cpus='1' memory='32' unit='MiB'/>
+      <interconnects>
+        <latency initiator='0' target='0' type='access' value='5'/>
+        <latency initiator='0' target='1' type='access' value='10'/>
+        <bandwidth initiator='0' target='0' type='access' value='204800' unit='KiB'/>
+        <bandwidth initiator='0' target='0' type='access' cache='1' value='102400'/>
+      </interconnects>
+    </numa>
+  </cpu>
+"""
+
+# What the guest reads from the HMAT of HMAT's definition (it prints the entries that are
+# not 0): latencies in ps (base 1 ns), bandwidths in MB/s (base 8 MiB/s for 200 MiB/s alone,
+# 4 MiB/s for 100 MiB/s). The test also checks QEMU's guest reads the same.
+WANT_HMAT = [
+    "# numa: hmat revision 2",
+    "# numa: hmat node 0 initiator 0",
+    "# numa: hmat node 1 initiator 1",
+    "# numa: hmat lb memory access-latency base 1000 initiators 2 targets 2",
+    "# numa: hmat lb memory access-latency initiator 0 target 0 5000 ps",
+    "# numa: hmat lb memory access-latency initiator 0 target 1 10000 ps",
+    "# numa: hmat lb memory access-bandwidth base 8 initiators 2 targets 2",
+    "# numa: hmat lb memory access-bandwidth initiator 0 target 0 200 MB/s",
+    "# numa: hmat lb first-level access-bandwidth base 4 initiators 2 targets 2",
+    "# numa: hmat lb first-level access-bandwidth initiator 0 target 0 100 MB/s",
+    "# numa: hmat cache node 0 level 1 of 1 size 10240 associativity direct policy "
+    "write-back line 8",
+]
+RUN_GUEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "guest",
+                         "run-guest")
+
+
+def qemu_hmat(argv):
+    """The HMAT lines the test guest prints under QEMU given vireod's -object/-numa options."""
+    extra = []
+    for i, a in enumerate(argv[:-1]):
+        if a in ("-object", "-numa"):
+            extra += [a, argv[i + 1]]
+    cmd = [sys.executable, RUN_GUEST, "--vmm", "qemu-system-x86_64 -enable-kvm "
+           "-M pc-i440fx-7.2,hmat=on", "--kernel", GUEST, "--smp", "2", "--mem", "64M",
+           "--append", "tests=numa numa_nodes=2", "--extra", " ".join(extra), "--timeout", "150"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    out = p.stdout + p.stderr
+    return [ln for ln in out.splitlines() if ln.startswith("# numa: hmat ")], out
+
+
+def hmat():
+    xml = domain_xml("hmat", GUEST, "tests=numa numa_nodes=2 mem=64M", memory_mib=64,
+                     extra=HMAT).replace("<vcpu>1</vcpu>", "<vcpu>2</vcpu>").replace(
+                         "<type arch='x86_64'>", "<type arch='x86_64' machine='pc'>")
+    r = d.virsh("define", d.write("hmat.xml", xml))
+    t.ok(r.returncode == 0, "define a pc domain with a cell <cache> and <interconnects>",
+         r.stderr)
+    x = d.virsh("dumpxml", "hmat").stdout
+    t.ok("<bandwidth initiator='0' target='0' cache='1' type='access' value='102400' "
+         "unit='KiB'/>" in x and "<size value='10' unit='KiB'/>" in x,
+         "dumpxml: the cache and the interconnects as libvirt writes them", x)
+    r = d.virsh("start", "hmat")
+    pid = d.vmm_pid("hmat")
+    t.ok(r.returncode == 0 and pid, "it starts", r.stderr + d.vmm_log("hmat"))
+    if not pid:
+        return
+    argv = open("/proc/%d/cmdline" % pid).read().split("\0")
+    want = ["node,nodeid=0,cpus=0,initiator=0,memdev=ram-node0",
+            "node,nodeid=1,cpus=1,initiator=1,memdev=ram-node1",
+            "hmat-lb,initiator=0,target=0,hierarchy=memory,data-type=access-latency,latency=5",
+            "hmat-lb,initiator=0,target=1,hierarchy=memory,data-type=access-latency,latency=10",
+            "hmat-lb,initiator=0,target=0,hierarchy=memory,data-type=access-bandwidth,"
+            "bandwidth=204800K",
+            "hmat-lb,initiator=0,target=0,hierarchy=first-level,data-type=access-bandwidth,"
+            "bandwidth=102400K",
+            "hmat-cache,node-id=0,size=10K,level=1,associativity=direct,policy=write-back,"
+            "line=8"]
+    t.ok(all(a in argv for a in want) and any(a.endswith(",hmat=on") for a in argv),
+         "the VMM's argv: hmat=on, initiators, an hmat-lb per entry, the hmat-cache",
+         "\n".join(argv))
+    wait_for(lambda: re.search(r"^1\.\.\d+", d.console_log("hmat"), re.M), 240)
+    log = d.console_log("hmat")
+    got = [ln for ln in log.splitlines() if ln.startswith("# numa: hmat ")]
+    t.ok(got == WANT_HMAT, "the guest's HMAT: the initiators, latencies, bandwidths and cache "
+         "the XML gives", "\n".join(got) + "\n" + log[-3000:])
+    t.ok("not ok" not in log and re.search(r"^1\.\.\d+", log, re.M),
+         "the guest's numa checks pass", log[-3000:])
+    qgot, qout = qemu_hmat(argv)
+    t.ok(qgot == got, "QEMU given the same -object/-numa options: the guest reads the same HMAT",
+         "\n".join(["qemu:"] + qgot + [qout[-2000:]]))
+    d.virsh("destroy", "hmat")
+    bad = xml.replace("<name>hmat</name>", "<name>hmatbad</name>").replace(
+        "target='0' type='access' cache='1'", "target='1' type='access' cache='1'")
+    r = d.virsh("define", d.write("hmatbad.xml", bad))
+    t.ok(r.returncode != 0 and "'cache' refers to a non-existent NUMA node cache" in r.stderr,
+         "a bandwidth to a cache its target lacks: refused at define in libvirt's words",
+         r.stderr)
+
+
 try:
     main()
     maxmemory()
     dimms()
+    hmat()
 finally:
-    for n in ("numa2", "numabad", "memhp", "memhpbad", "dimms", "dimmsbad"):
+    for n in ("numa2", "numabad", "memhp", "memhpbad", "dimms", "dimmsbad", "hmat"):
         d.virsh("destroy", n)
     d.stop()
     time.sleep(0.1)
