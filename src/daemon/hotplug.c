@@ -20,6 +20,8 @@
  * live XML until the event comes, whenever it comes (vd_hotplug_device_deleted),
  * and only then are its backends deleted. The config half re-parses the
  * changed definition, so the new device gets its address as at define time.
+ * A <memory model='dimm'> is object-add of its backend and device_add pc-dimm
+ * (the guest gets an ACPI insert), device_del and object-del at DEVICE_DELETED.
  * Messages are libvirt's.
  */
 #include <errno.h>
@@ -36,6 +38,7 @@
 #include "daemon/secret.h"
 #include "daemon/security-dac.h"
 #include "daemon/storage.h"
+#include "daemon/tune.h"
 #include "daemon/vireod.h"
 #include "daemon/vmm-argv.h"
 #include "daemon/vmm-driver.h"
@@ -940,44 +943,507 @@ static void attach_net(struct hp_attach *a)
     attach_getfd(a);
 }
 
-/* attach-device --config of a <memory> device (libvirt's virDomainMemoryInsert: the
- * persistent definition grows by its size; the re-parse checks slots and hotplug space).
- * TODO(#16): --live (object-add + device_add pc-dimm, which vireo-vmm takes now, then the
- * live XML's alias and address from query-memory-devices); detach-device --config. */
-static void attach_memory_config(struct vd_job *job)
+/* ---- <memory model='dimm'>: ACPI memory hot-plug on pc and q35 ---- */
+
+static void detach_live(struct vd_job *job, const char *alias, struct domain_def *config,
+                        bool wait);
+static bool busy(struct vd_job *job);
+
+/* The <memory> element of job->text, checked and normalised as a definition's (its size in
+ * KiB, its address) in a scratch domain with room for it; NULL: the job failed. */
+static struct xnode *parse_memory(struct vd_job *job)
 {
-    struct xnode *n = NULL;
-    struct verr e = {0};
     const char *xml = job->text ? job->text : "";
-    if (xnode_parse_xml(xml, strlen(xml), "device XML", &n, &e) < 0) {
+    char *doc = xasprintf("<domain type='test'><name>hotplug</name>"
+                          "<maxMemory slots='256' unit='TiB'>16</maxMemory>"
+                          "<memory unit='TiB'>16</memory><os><type>hvm</type></os>"
+                          "<devices>%s</devices></domain>",
+                          xml + strspn(xml, " \t\r\n"));
+    struct domain_def *def = NULL;
+    struct verr e = {0};
+    int r = domain_def_parse_string(doc, 0, &def, &e);
+    free(doc);
+    if (r < 0) {
         vd_job_fail(job, VIR_ERR_XML_ERROR, "%s", verr_msg(&e));
-        return;
+        return NULL;
     }
-    const struct xnode *t = xnode_child(n, "target");
-    const struct xnode *size = t ? xnode_child(t, "size") : NULL;
-    unsigned long long kib = 0;
-    if (!size || domain_parse_memory(xnode_text(size), xnode_attr(size, "unit"), &kib) < 0) {
+    struct xnode *n = NULL;
+    for (size_t i = 0; i < def->ndevices && !n; i++)
+        if (!strcmp(def->devices[i].node->name, "memory"))
+            n = xnode_copy(def->devices[i].node);
+    domain_def_free(def);
+    const char *model = n ? xnode_attr(n, "model") : NULL;
+    if (!n || !model || strcmp(model, "dimm")) {
+        vd_job_fail(job, VIR_ERR_OPERATION_UNSUPPORTED,
+                    "Operation not supported: hot-plug of memory model '%s' is not supported",
+                    model ? model : "?");
         xnode_free(n);
-        vd_job_fail(job, VIR_ERR_XML_ERROR,
-                    "XML error: missing or invalid element 'size' in element 'target' of "
-                    "'memory'");
-        return;
+        return NULL;
     }
+    return n;
+}
+
+static unsigned long long memory_kib(const struct xnode *n)
+{
+    const char *v = xnode_text(xnode_child(xnode_child(n, "target"), "size"));
+    return v ? strtoull(v, NULL, 10) : 0;
+}
+
+/* The device's guest node (-1: none given). */
+static long memory_node(const struct xnode *n)
+{
+    const char *v = xnode_text(xnode_child(xnode_child(n, "target"), "node"));
+    return v ? strtol(v, NULL, 10) : -1;
+}
+
+static size_t numa_cells(const struct domain_def *def)
+{
+    const struct xnode *numa = def->cpu ? xnode_child(def->cpu, "numa") : NULL;
+    size_t n = 0;
+    for (size_t i = 0; numa && i < numa->nkids; i++)
+        n += numa->kids[i]->name && !strcmp(numa->kids[i]->name, "cell");
+    return n;
+}
+
+/* The definition's <memory> devices' slots in use (its addresses'). */
+static void memory_slots_used(const struct domain_def *def, unsigned char used[256])
+{
+    memset(used, 0, 256);
+    for (size_t i = 0; i < def->ndevices; i++) {
+        const struct xnode *m = def->devices[i].node;
+        const char *st =
+            strcmp(m->name, "memory") ? NULL : xnode_attr(xnode_child(m, "address"), "slot");
+        if (st && strtoul(st, NULL, 10) < 256)
+            used[strtoul(st, NULL, 10)] = 1;
+    }
+}
+
+/* What libvirt checks before it plugs a memory device into def (qemuDomainDefValidateMemory-
+ * Hotplug, the backend's node): 0, or the job failed. *slot: the address's, else the lowest
+ * free one. */
+static int memory_check(struct vd_job *job, const struct domain_def *def, const struct xnode *n,
+                        unsigned *slot)
+{
+    unsigned long long kib = memory_kib(n);
+    if (!def->max_memory_kib) {
+        vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED,
+                    "unsupported configuration: cannot use/hotplug a memory device when domain "
+                    "'maxMemory' is not defined");
+        return -1;
+    }
+    size_t count = 1;
+    for (size_t i = 0; i < def->ndevices; i++)
+        count += !strcmp(def->devices[i].node->name, "memory");
+    if (count > def->max_memory_slots) {
+        vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED,
+                    "unsupported configuration: memory device count '%zu' exceeds slots count "
+                    "'%u'",
+                    count, def->max_memory_slots);
+        return -1;
+    }
+    if (def->memory_kib + kib > def->max_memory_kib) {
+        vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED,
+                    "unsupported configuration: Attaching memory device with size '%llu' would "
+                    "exceed domain's maxMemory config size '%llu'",
+                    kib, def->max_memory_kib);
+        return -1;
+    }
+    size_t ncells = numa_cells(def);
+    long node = memory_node(n);
+    if (ncells && node < 0) {
+        vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED,
+                    "unsupported configuration: target NUMA node needs to be specified for "
+                    "memory device");
+        return -1;
+    }
+    if (node >= 0 && (size_t)node >= ncells) {
+        vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED,
+                    "unsupported configuration: can't add memory backend for guest node '%ld' as "
+                    "the guest has only '%zu' NUMA nodes configured",
+                    node, ncells);
+        return -1;
+    }
+    if (kib % 2048) { /* as vmm-support refuses it at start */
+        vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED,
+                    "unsupported configuration: <memory model='dimm'> of %llu KiB: vireo-vmm's "
+                    "DIMM sizes are multiples of 2 MiB",
+                    kib);
+        return -1;
+    }
+    unsigned char used[256];
+    memory_slots_used(def, used);
+    const char *st = xnode_attr(xnode_child(n, "address"), "slot");
+    if (st) {
+        *slot = (unsigned)strtoul(st, NULL, 10);
+        if (*slot >= def->max_memory_slots || used[*slot]) {
+            vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED,
+                        *slot >= def->max_memory_slots
+                            ? "unsupported configuration: memory device slot '%u' exceeds slots "
+                              "count '%u'"
+                            : "unsupported configuration: memory device slot '%u' is already "
+                              "being used by another memory device",
+                        *slot, def->max_memory_slots);
+            return -1;
+        }
+        return 0;
+    }
+    for (*slot = 0; *slot < def->max_memory_slots && *slot < 256 && used[*slot]; (*slot)++)
+        ;
+    if (*slot >= def->max_memory_slots || *slot >= 256) {
+        vd_job_fail(job, VIR_ERR_INTERNAL_ERROR,
+                    "internal error: no free memory device slot available");
+        return -1;
+    }
+    return 0;
+}
+
+/* The config half of a memory attach (libvirt's virDomainMemoryInsert: <memory> grows by
+ * the device's size; the re-parse checks slots and hotplug space), or NULL (job failed). */
+static struct domain_def *attach_memory_config(struct vd_job *job, const struct xnode *n)
+{
     struct domain_def *def = domain_def_copy(vd_domain_config(job->dom));
+    unsigned long long kib = memory_kib(n);
     if (def->max_memory_kib && def->memory_kib + kib > def->max_memory_kib) {
         vd_job_fail(job, VIR_ERR_CONFIG_UNSUPPORTED,
                     "unsupported configuration: Attaching memory device with size '%llu' would "
                     "exceed domain's maxMemory config size '%llu'",
                     kib, def->max_memory_kib);
-        xnode_free(n);
         domain_def_free(def);
-        return;
+        return NULL;
     }
     def->memory_kib += kib; /* without NUMA cells; with them the cells and devices add up */
-    domain_def_add_device(def, n);
-    struct domain_def *out = reparse(job, def);
-    if (out)
-        commit_or_done(job, out);
+    domain_def_add_device(def, xnode_copy(n));
+    return reparse(job, def);
+}
+
+/* One live DIMM attach: object-add of its backend, device_add pc-dimm, then
+ * query-memory-devices for the slot and base vireo-vmm gave it. */
+struct hp_dimm {
+    struct vd_job *job;
+    struct xnode *dev;         /* the device as the live XML will show it */
+    struct domain_def *config; /* the config half to commit afterwards, or NULL */
+    char alias[32], backend[40];
+    unsigned slot;
+};
+
+static void dimm_free(struct hp_dimm *m)
+{
+    xnode_free(m->dev);
+    domain_def_free(m->config);
+    free(m);
+}
+
+static void dimm_fail(struct hp_dimm *m, const char *command, const char *error)
+{
+    vd_job_fail(m->job, VIR_ERR_INTERNAL_ERROR,
+                "internal error: unable to execute QEMU command '%s': %s", command,
+                qmp_desc(error));
+    dimm_free(m);
+}
+
+/* <memory> and the balloon's current size after a DIMM of kib came (grow) or went: the current
+ * size follows when it was the whole of <memory> (libvirt's fix_balloon), and never exceeds it. */
+static void memory_total_changed(struct domain_def *def, unsigned long long kib, bool grow)
+{
+    bool whole = def->current_memory_kib == def->memory_kib;
+    def->memory_kib = grow ? def->memory_kib + kib : def->memory_kib - kib;
+    if (whole || def->current_memory_kib > def->memory_kib)
+        def->current_memory_kib = def->memory_kib;
+}
+
+static void dimm_queried(void *opaque, int r, struct json_object *ret, const char *error)
+{
+    struct hp_dimm *m = opaque;
+    struct vd_domain *dom = m->job->dom;
+    bool found = false;
+    for (size_t i = 0; r == 0 && json_object_is_type(ret, json_type_array) &&
+                       i < json_object_array_length(ret) && !found;
+         i++) {
+        struct json_object *data, *v;
+        if (!json_object_object_get_ex(json_object_array_get_idx(ret, i), "data", &data) ||
+            !json_object_object_get_ex(data, "id", &v) ||
+            strcmp(json_object_get_string(v), m->alias))
+            continue;
+        found = true;
+        struct xnode *a = xnode_ensure_child(m->dev, "address", false);
+        xnode_set_attr(a, "type", "dimm");
+        if (json_object_object_get_ex(data, "slot", &v))
+            xnode_set_uint_attr(a, "slot", (unsigned)json_object_get_int(v));
+        if (json_object_object_get_ex(data, "addr", &v)) {
+            char base[32];
+            snprintf(base, sizeof(base), "0x%llx", (unsigned long long)json_object_get_uint64(v));
+            xnode_set_attr(a, "base", base);
+        }
+    }
+    if (!found) /* plugged all the same: the live XML has it, without the base */
+        log_warn("domain '%s': query-memory-devices did not show %s: %s", dom->def->name, m->alias,
+                 r < 0 && error ? error : "not listed");
+    xnode_set_attr(xnode_ensure_child(m->dev, "alias", false), "name", m->alias);
+    xnode_child_to_end(m->dev, "address");
+    memory_total_changed(dom->def, memory_kib(m->dev), true);
+    domain_def_add_device(dom->def, m->dev);
+    m->dev = NULL;
+    vd_domain_save_status(dom->daemon, dom);
+    log_info("domain '%s': %s plugged", dom->def->name, m->alias);
+    struct domain_def *config = m->config;
+    m->config = NULL;
+    struct vd_job *job = m->job;
+    dimm_free(m);
+    commit_or_done(job, config);
+}
+
+static void dimm_plugged(void *opaque, int r, const char *error)
+{
+    struct hp_dimm *m = opaque;
+    struct vd_vmm *vmm = m->job->dom->vmm;
+    if (r < 0) {
+        if (vmm) /* the backend goes again, as libvirt undoes it */
+            send_cmd(vmm, "object-del", "id", m->backend);
+        dimm_fail(m, "device_add", error);
+        return;
+    }
+    struct verr e = {0};
+    if (!vmm || vd_vmm_query(vmm, "query-memory-devices", NULL, dimm_queried, m, &e) < 0)
+        dimm_queried(m, -EIO, NULL, verr_msg(&e));
+}
+
+static void dimm_backend_added(void *opaque, int r, const char *error)
+{
+    struct hp_dimm *m = opaque;
+    struct vd_vmm *vmm = m->job->dom->vmm;
+    if (r < 0 || !vmm) {
+        dimm_fail(m, "object-add", error);
+        return;
+    }
+    struct json_object *args = json_object_new_object();
+    add_str(args, "driver", "pc-dimm");
+    add_str(args, "id", m->alias);
+    add_str(args, "memdev", m->backend);
+    long node = memory_node(m->dev);
+    json_object_object_add(args, "node", json_object_new_int((int)(node < 0 ? 0 : node)));
+    json_object_object_add(args, "slot", json_object_new_int((int)m->slot));
+    const char *base = xnode_attr(xnode_child(m->dev, "address"), "base");
+    if (base)
+        json_object_object_add(args, "addr", json_object_new_uint64(strtoull(base, NULL, 16)));
+    struct verr e = {0};
+    if (vd_vmm_hotplug_command(vmm, "device_add", args, -1, dimm_plugged, m, &e) < 0)
+        dimm_plugged(m, -EIO, verr_msg(&e));
+}
+
+/* object-add's arguments from a backend's -object text (vmm-argv.c writes both, so they
+ * cannot differ): QEMU's types for each property, ",," an escaped comma. */
+static struct json_object *backend_args(const char *text)
+{
+    struct json_object *o = json_object_new_object();
+    struct buf b = BUF_INIT;
+    bool first = true;
+    for (const char *p = text;; p++) {
+        if (*p == ',' && p[1] == ',') {
+            buf_append(&b, ",", 1);
+            p++;
+            continue;
+        }
+        if (*p && *p != ',') {
+            buf_append(&b, p, 1);
+            continue;
+        }
+        buf_append(&b, "", 1);
+        char *kv = (char *)b.data, *val = strchr(kv, '=');
+        if (first) {
+            add_str(o, "qom-type", kv);
+        } else if (val) {
+            *val++ = '\0';
+            if (!strcmp(kv, "size") || !strcmp(kv, "prealloc-threads")) {
+                json_object_object_add(o, kv, json_object_new_uint64(strtoull(val, NULL, 10)));
+            } else if (!strcmp(kv, "share") || !strcmp(kv, "prealloc") ||
+                       !strcmp(kv, "discard-data")) {
+                json_object_object_add(o, kv, json_object_new_boolean(!strcmp(val, "on")));
+            } else if (!strcmp(kv, "host-nodes")) { /* N or N-M, the key repeated per range */
+                struct json_object *l = NULL;
+                if (!json_object_object_get_ex(o, kv, &l)) {
+                    l = json_object_new_array();
+                    json_object_object_add(o, kv, l);
+                }
+                char *dash = strchr(val, '-');
+                unsigned long lo = strtoul(val, NULL, 10);
+                unsigned long hi = dash ? strtoul(dash + 1, NULL, 10) : lo;
+                for (unsigned long k = lo; k <= hi && k < 1024; k++)
+                    json_object_array_add(l, json_object_new_int((int)k));
+            } else {
+                add_str(o, kv, val);
+            }
+        }
+        first = false;
+        buf_reset(&b);
+        if (!*p)
+            break;
+    }
+    buf_free(&b);
+    return o;
+}
+
+/* The next dimmN: one past the highest of the live DIMMs' aliases (libvirt's). */
+static unsigned next_dimm(const struct domain_def *def)
+{
+    unsigned next = 0;
+    for (size_t i = 0; i < def->ndevices; i++) {
+        const struct xnode *m = def->devices[i].node;
+        const char *al =
+            strcmp(m->name, "memory") ? NULL : xnode_attr(xnode_child(m, "alias"), "name");
+        unsigned k;
+        if (al && sscanf(al, "dimm%u", &k) == 1 && k + 1 > next)
+            next = k + 1;
+    }
+    return next;
+}
+
+static void attach_memory(struct vd_job *job, bool live, bool config)
+{
+    struct xnode *n = parse_memory(job);
+    if (!n)
+        return;
+    struct vd_domain *dom = job->dom;
+    unsigned slot = 0;
+    if (live && memory_check(job, dom->def, n, &slot) < 0) {
+        xnode_free(n);
+        return;
+    }
+    struct domain_def *newconf = NULL;
+    if (config && !(newconf = attach_memory_config(job, n))) {
+        xnode_free(n);
+        return;
+    }
+    if (!live) {
+        xnode_free(n);
+        commit_or_done(job, newconf);
+        return;
+    }
+    struct hp_dimm *m = xcalloc(1, sizeof(*m));
+    m->job = job;
+    m->dev = n;
+    m->config = newconf;
+    m->slot = slot;
+    unsigned nth = next_dimm(dom->def);
+    snprintf(m->alias, sizeof(m->alias), "dimm%u", nth);
+    snprintf(m->backend, sizeof(m->backend), "mem%s", m->alias);
+    const char *node = xnode_text(xnode_child(xnode_child(n, "target"), "node"));
+    char *dir = vd_memory_dir_wanted(dom->def)
+                    ? vd_memory_dir_path(dom->daemon->memory_dir, dom->id, dom->def->name)
+                    : NULL;
+    struct verr e = {0};
+    char *text = vmm_argv_dimm_backend(dom->def, dir, nth, node, memory_kib(n), &e);
+    free(dir);
+    if (!text) {
+        vd_job_fail_errno(job, -e.code, verr_msg(&e));
+        dimm_free(m);
+        return;
+    }
+    struct json_object *args = backend_args(text);
+    free(text);
+    if (vd_vmm_hotplug_command(dom->vmm, "object-add", args, -1, dimm_backend_added, m, &e) < 0)
+        dimm_fail(m, "object-add", verr_msg(&e));
+}
+
+/* libvirt's virDomainMemoryFindByDef: the model, target size and node, and the address
+ * and alias when the XML gives them. Index into def->devices, or -1. */
+static long find_memory(const struct domain_def *def, const struct xnode *n)
+{
+    const struct xnode *a = xnode_child(n, "address");
+    const char *slot = a ? xnode_attr(a, "slot") : NULL, *base = a ? xnode_attr(a, "base") : NULL;
+    const char *alias = xnode_attr(xnode_child(n, "alias"), "name");
+    for (size_t i = 0; i < def->ndevices; i++) {
+        const struct xnode *m = def->devices[i].node;
+        if (strcmp(m->name, "memory") || memory_kib(m) != memory_kib(n) ||
+            memory_node(m) != memory_node(n))
+            continue;
+        const struct xnode *ma = xnode_child(m, "address");
+        const char *ms = ma ? xnode_attr(ma, "slot") : NULL,
+                   *mb = ma ? xnode_attr(ma, "base") : NULL;
+        const char *mal = xnode_attr(xnode_child(m, "alias"), "name");
+        if ((slot && (!ms || strtoul(ms, NULL, 10) != strtoul(slot, NULL, 10))) ||
+            (base && (!mb || strtoull(mb, NULL, 16) != strtoull(base, NULL, 16))) ||
+            (alias && (!mal || strcmp(mal, alias))))
+            continue;
+        return (long)i;
+    }
+    return -1;
+}
+
+static void remove_device(struct domain_def *def, size_t i)
+{
+    xnode_free(def->devices[i].node);
+    memmove(&def->devices[i], &def->devices[i + 1],
+            (def->ndevices - i - 1) * sizeof(*def->devices));
+    def->ndevices--;
+}
+
+static void detach_memory(struct vd_job *job, bool live, bool config)
+{
+    struct xnode *n = parse_memory(job);
+    if (!n)
+        return;
+    struct domain_def *newconf = NULL;
+    if (config) {
+        newconf = domain_def_copy(vd_domain_config(job->dom));
+        long i = find_memory(newconf, n);
+        if (i < 0) {
+            vd_job_fail(job, VIR_ERR_DEVICE_MISSING,
+                        "device not found: matching memory device was not found");
+            domain_def_free(newconf);
+            xnode_free(n);
+            return;
+        }
+        newconf->memory_kib -= memory_kib(newconf->devices[i].node);
+        remove_device(newconf, (size_t)i);
+        if (!(newconf = reparse(job, newconf))) {
+            xnode_free(n);
+            return;
+        }
+    }
+    if (!live) {
+        xnode_free(n);
+        commit_or_done(job, newconf);
+        return;
+    }
+    long i = find_memory(job->dom->def, n);
+    xnode_free(n);
+    const char *alias =
+        i < 0 ? NULL : xnode_attr(xnode_child(job->dom->def->devices[i].node, "alias"), "name");
+    if (!alias) {
+        vd_job_fail(job, VIR_ERR_DEVICE_MISSING,
+                    "device not found: matching memory device was not found");
+        domain_def_free(newconf);
+        return;
+    }
+    if (busy(job)) {
+        domain_def_free(newconf);
+        return;
+    }
+    char *id = xstrdup(alias);
+    detach_live(job, id, newconf, true);
+    free(id);
+}
+
+/* DEVICE_DELETED of a DIMM: its backend goes, <memory> shrinks. Whether it was one.
+ * TODO(#16): a guest refusing the eject (ACPI_DEVICE_OST, eject failure) should fail the
+ * waiting detach with libvirt's "unplug of device was rejected by the guest". */
+static bool memory_deleted(struct vd_domain *dom, const char *id)
+{
+    struct domain_def *def = dom->def;
+    for (size_t i = 0; i < def->ndevices; i++) {
+        const struct xnode *m = def->devices[i].node;
+        const char *al =
+            strcmp(m->name, "memory") ? NULL : xnode_attr(xnode_child(m, "alias"), "name");
+        if (!al || strcmp(al, id))
+            continue;
+        char *backend = xasprintf("mem%s", id);
+        send_cmd(dom->vmm, "object-del", "id", backend);
+        free(backend);
+        memory_total_changed(def, memory_kib(m), false);
+        remove_device(def, i);
+        return true;
+    }
+    return false;
 }
 
 void vd_domain_job_attach_device(struct vd_job *job)
@@ -987,8 +1453,8 @@ void vd_domain_job_attach_device(struct vd_job *job)
         return;
     const char *x = job->text ? job->text : "";
     x += strspn(x, " \t\r\n");
-    if (!live && config && strncmp(x, "<memory", 7) == 0 && strchr(" \t\r\n>/", x[7])) {
-        attach_memory_config(job);
+    if (strncmp(x, "<memory", 7) == 0 && strchr(" \t\r\n>/", x[7])) {
+        attach_memory(job, live, config);
         return;
     }
     struct domain_def *upd = parse_device(job, live ? "attach" : "persistent attach");
@@ -1141,6 +1607,8 @@ void vd_hotplug_device_deleted(struct vd_domain *dom, const char *data)
             removed = true;
         }
     }
+    if (id && dom->vmm && !removed)
+        removed = memory_deleted(dom, id);
     if (removed) {
         vd_domain_save_status(dom->daemon, dom);
         vd_emit_device_removed(dom->daemon, dom, id);
@@ -1200,6 +1668,12 @@ void vd_domain_job_detach_device(struct vd_job *job)
     bool live, config;
     if (check_flags(job, "qemuDomainDetachDeviceFlags", &live, &config) < 0)
         return;
+    const char *x = job->text ? job->text : "";
+    x += strspn(x, " \t\r\n");
+    if (strncmp(x, "<memory", 7) == 0 && strchr(" \t\r\n>/", x[7])) {
+        detach_memory(job, live, config);
+        return;
+    }
     struct domain_def *upd = parse_device(job, live ? "detach" : "persistent detach");
     if (!upd)
         return;

@@ -936,6 +936,44 @@ static int numa_args(struct argv_b *a, const struct domain_def *def, struct verr
     return r;
 }
 
+/* The backend memdimmN of the nth DIMM (kib on guest node, may be NULL): its guest node's
+ * memAccess, discard and <memnode> policy (else the domain's <numatune><memory>), as libvirt
+ * builds it; the size rounded up to 1 MiB as libvirt aligns it. */
+static int dimm_backend(struct buf *b, const struct argv_b *a, const struct domain_def *def,
+                        size_t nth, const char *node, unsigned long long kib, struct verr *err)
+{
+    const struct xnode *numa = def->cpu ? xnode_child(def->cpu, "numa") : NULL;
+    const struct xnode *cell = NULL;
+    for (size_t j = 0; node && numa && j < numa->nkids; j++) {
+        const char *cid = numa->kids[j]->name ? xnode_attr(numa->kids[j], "id") : NULL;
+        if (cid && !strcmp(cid, node))
+            cell = numa->kids[j];
+    }
+    char *id = xasprintf("memdimm%zu", nth);
+    char *file = xasprintf("dimm%zu", nth); /* libvirt names it after the device */
+    put_backend(b, a, def, id, file, (kib + 1023) / 1024 * 1024 * 1024,
+                cell ? xnode_attr(cell, "memAccess") : NULL,
+                cell ? xnode_attr(cell, "discard") : NULL);
+    free(file);
+    free(id);
+    const char *mode, *nodeset;
+    cell_tune(def, node, &mode, &nodeset);
+    return put_policy(b, mode, nodeset, err);
+}
+
+char *vmm_argv_dimm_backend(const struct domain_def *def, const char *memory_dir, size_t nth,
+                            const char *node, unsigned long long kib, struct verr *err)
+{
+    struct argv_b a = {.memory_dir = memory_dir};
+    struct buf b = BUF_INIT;
+    if (dimm_backend(&b, &a, def, nth, node, kib, err) < 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    buf_append(&b, "", 1);
+    return buf_detach(&b, NULL);
+}
+
 /* <memory model='dimm'> devices, in their order as libvirt: a backend memdimmN and a pc-dimm
  * dimmN in the slot its address gives, else the lowest free one; its base when given. Sizes
  * are rounded up to 1 MiB as libvirt aligns them (vmm-support refused what vireo-vmm cannot
@@ -943,7 +981,6 @@ static int numa_args(struct argv_b *a, const struct domain_def *def, struct verr
  * the domain's <numatune><memory>), as libvirt builds it. */
 static int dimm_args(struct argv_b *a, const struct domain_def *def, struct verr *err)
 {
-    const struct xnode *numa = def->cpu ? xnode_child(def->cpu, "numa") : NULL;
     unsigned char used[256] = {0}; /* <maxMemory slots>: libvirt and vireo-vmm allow 256 */
     for (size_t i = 0; i < def->ndevices; i++) {
         const struct xnode *n = def->devices[i].node;
@@ -970,22 +1007,9 @@ static int dimm_args(struct argv_b *a, const struct domain_def *def, struct verr
                 slot++;
             used[slot] = 1;
         }
-        const struct xnode *cell = NULL;
-        for (size_t j = 0; node && numa && j < numa->nkids; j++) {
-            const char *cid = numa->kids[j]->name ? xnode_attr(numa->kids[j], "id") : NULL;
-            if (cid && !strcmp(cid, node))
-                cell = numa->kids[j];
-        }
         char *id = xasprintf("memdimm%zu", nth);
         buf_reset(&b);
-        char *file = xasprintf("dimm%zu", nth); /* libvirt names it after the device */
-        put_backend(&b, a, def, id, file, (kib + 1023) / 1024 * 1024 * 1024,
-                    cell ? xnode_attr(cell, "memAccess") : NULL,
-                    cell ? xnode_attr(cell, "discard") : NULL);
-        free(file);
-        const char *mode, *nodeset;
-        cell_tune(def, node, &mode, &nodeset);
-        int r = put_policy(&b, mode, nodeset, err);
+        int r = dimm_backend(&b, a, def, nth, node, kib, err);
         if (r < 0) {
             free(id);
             buf_free(&b);

@@ -69,6 +69,11 @@ void vmm_argv_free(char **argv);
  * drive-virtio-diskN, drive-scsiC-B-T-U): how the VMM's block queries name it. */
 struct domain_disk;
 char *vmm_argv_drive_id(const struct domain_disk *d, size_t i);
+/* The -object text of the backend memdimmN of a DIMM of kib KiB on guest node (may be NULL), as
+ * the command line gives it (memory_dir: the domain's memory directory, for file memory);
+ * hotplug.c sends it as object-add. malloc'd, or NULL with err set. */
+char *vmm_argv_dimm_backend(const struct domain_def *def, const char *memory_dir, size_t nth,
+                            const char *node, unsigned long long kib, struct verr *err);
 /* A <controller type='pci' model='pcie-root-port'> (its bus pci.N takes hot-plugged devices). */
 bool vmm_argv_is_root_port(const struct domain_controller *c);
 /* The device id of a disk on a controller (libvirt's alias: scsiC-B-T-U, sataC-B-U), or NULL

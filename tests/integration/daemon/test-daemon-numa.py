@@ -24,7 +24,7 @@ a pc-dimm each; the guest's memhp lines show both (address, size, node, status);
 query-memory-devices read them, --inactive without those; a third DIMM over the slots and a
 DIMM on a node without a cell are refused in one line each, in libvirt's words.
 attach-device --config adds a DIMM to the persistent definition (checked as at define);
---live is refused until vireo-vmm hot-plugs DIMMs.
+--live of a third DIMM is refused (no slot left).
 
 ACPI HMAT: libvirt 9.0's example (a cell <cache>, <interconnects> latencies and bandwidths)
 is defined with the stock virsh, read back as libvirt writes it, and starts vireo-vmm with
@@ -274,9 +274,9 @@ def dimms():
          "attach-device --config over <maxMemory>: refused in libvirt's words", r.stderr)
     d.virsh("start", "dimms")
     r = d.virsh("attach-device", "dimms", f, "--live")
-    t.ok(r.returncode != 0 and "live attach of device 'memory' is not supported" in r.stderr,
-         "attach-device --live of a DIMM: refused (vireo-vmm does not hot-plug DIMMs yet)",
-         r.stderr)
+    t.ok(r.returncode != 0 and "memory device count '3' exceeds slots count '2'" in r.stderr,
+         "attach-device --live of a third DIMM in two slots: refused (test-daemon-dimm-live.py "
+         "plugs one)", r.stderr)
     d.virsh("destroy", "dimms")
 
 
