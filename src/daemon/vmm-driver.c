@@ -390,8 +390,10 @@ static void finish_exit(struct vd_vmm *vmm)
     if (vmm->stop_done)
         vmm->stop_done(vmm->stop_opaque, 0, NULL);
     vmm->stop_done = NULL;
+    free(vmm->save_uri);
     free(vmm->vcpu_tids);
     free(vmm->iothreads);
+    free(vmm->dimms);
     free(vmm->name);
     free(vmm->pidfile);
     free(vmm);
