@@ -455,7 +455,13 @@ static void blk_legacy(struct guest *g, struct vdev *d)
     uint64_t t0 = rdtsc();
     while (used[1] != 1 && rdtsc() - t0 < 20000000000ull)
         cpu_pause();
-    uint8_t isr = inb(io + 19);
+    /* The used index can be seen before the device sets the ISR's queue bit (QEMU completes
+     * on another thread: the ring first, then the notification), and reading the ISR clears
+     * it: poll it, bounded, as an interrupt handler would find it set. */
+    uint8_t isr = 0;
+    t0 = rdtsc();
+    while (!(isr & 1) && rdtsc() - t0 < 20000000000ull)
+        isr |= inb(io + 19);
     const char *serial = "";
     uint32_t slen = 0;
     param_str(g, "blk_serial", &serial, &slen);

@@ -138,13 +138,6 @@ def main():
         lines = {}
         for who, vmm in (("vireo-vmm", vireo), ("QEMU", qemu)):
             p = run_guest_under(run_guest, elf, who, vmm, machine, raw)
-            if who == "QEMU" and "Desc next is" in p.stdout + p.stderr:
-                # TODO: QEMU (the reference, not vireo-vmm) once marked the queue broken on a
-                # descriptor of the modern part's queue-depth chains ("Desc next is 200") while
-                # the legacy driver set the queue up again (seen once in a CI run, not
-                # reproduced); the reference run is repeated once rather than trusted
-                print(f"# QEMU -M {machine} marked its queue broken (Desc next); run again")
-                p = run_guest_under(run_guest, elf, who, vmm, machine, raw)
             check(p.returncode == 0,
                   f"{who} -M {machine}: the guest drives the disk and the e1000 behind the bridge",
                   p.stdout + p.stderr)
