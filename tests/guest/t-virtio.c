@@ -467,8 +467,8 @@ static void blk_legacy(struct guest *g, struct vdev *d)
     param_str(g, "blk_serial", &serial, &slen);
     tap_ok(t, used[1] == 1 && status_byte == 0 && memcmp(buf, serial, slen) == 0 && (isr & 1),
            "virtio-blk legacy: get-id through the legacy queue returns '%s' (status %u, ISR "
-           "0x%x)",
-           (char *)buf, status_byte, isr);
+           "0x%x, used index %u)",
+           (char *)buf, status_byte, isr, used[1]);
     outb(io + 18, 0);
     tap_ok(t, inb(io + 18) == 0 && inl(io + 8) == 0,
            "virtio-blk legacy: a reset through the port clears the status and the page frame");
