@@ -35,7 +35,7 @@ GUEST = os.path.abspath(GUEST)
 # reach it, so the guest's e820 check does not apply; test-daemon-vcpuhp.py starts such a domain.)
 # pc-machine: <kernel> on pc, booted through SeaBIOS and pvh.bin.
 STARTED = ["minimal", "virtio", "pci-microvm", "honoured", "cputune", "pc-machine"]
-REFUSED = ["refuse-memorybacking", "refuse-clock-localtime"]
+REFUSED = ["refuse-memback-discard-anon", "refuse-clock-localtime"]
 
 t = Tap()
 if not os.access("/dev/kvm", os.R_OK | os.W_OK):
