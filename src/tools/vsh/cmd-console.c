@@ -17,6 +17,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -200,6 +202,26 @@ static void event_stamp(const struct event_state *s, char stamp[64])
     snprintf(stamp, 64, "%s.%03ld+0000: ", base, ts.tv_nsec / 1000000);
 }
 
+/* An object event's line (net-event, secret-event, pool-event), as virsh prints it: the
+ * --timestamp prefix, then the text, flushed and counted; a one-shot watch prints only the
+ * first event (a second may come in the same round). */
+static void event_print(struct event_state *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void event_print(struct event_state *s, const char *fmt, ...)
+{
+    if (!s->loop && s->count)
+        return;
+    char stamp[64], text[4096];
+    event_stamp(s, stamp);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    vsh_print(s->ctl, "%s%s", stamp, text);
+    fflush(s->ctl->out);
+    s->count++;
+}
+
 static void on_lifecycle(vir_connect *conn, vir_domain *dom, int event, int detail, void *opaque)
 {
     (void)conn;
@@ -323,15 +345,8 @@ static void on_net_lifecycle(vir_connect *conn, vir_network *net, int event, int
 {
     (void)conn;
     (void)detail; /* always 0: virsh does not print it */
-    struct event_state *s = opaque;
-    if (!s->loop && s->count)
-        return; /* one-shot: a second event that came in the same round */
-    char stamp[64];
-    event_stamp(s, stamp);
-    vsh_print(s->ctl, "%sevent 'lifecycle' for network %s: %s\n", stamp, vir_network_get_name(net),
-              vir_network_event_to_string(event));
-    fflush(s->ctl->out);
-    s->count++;
+    event_print(opaque, "event 'lifecycle' for network %s: %s\n", vir_network_get_name(net),
+                vir_network_event_to_string(event));
 }
 
 bool vsh_cmd_net_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
@@ -374,42 +389,23 @@ bool vsh_cmd_net_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
 
 /* ---- secret-event ---- */
 
-static bool secret_event_first(struct event_state *s, char uuid[VIR_UUID_STRING_BUFLEN],
-                               vir_secret *secret)
-{
-    if (!s->loop && s->count)
-        return false; /* one-shot: a second event that came in the same round */
-    vir_secret_get_uuid_string(secret, uuid);
-    return true;
-}
-
 static void on_secret_lifecycle(vir_connect *conn, vir_secret *secret, int event, int detail,
                                 void *opaque)
 {
     (void)conn;
     (void)detail; /* always 0: virsh does not print it */
-    struct event_state *s = opaque;
-    char uuid[VIR_UUID_STRING_BUFLEN], stamp[64];
-    if (!secret_event_first(s, uuid, secret))
-        return;
-    event_stamp(s, stamp);
-    vsh_print(s->ctl, "%sevent 'lifecycle' for secret %s: %s\n", stamp, uuid,
-              vir_secret_event_to_string(event));
-    fflush(s->ctl->out);
-    s->count++;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    vir_secret_get_uuid_string(secret, uuid);
+    event_print(opaque, "event 'lifecycle' for secret %s: %s\n", uuid,
+                vir_secret_event_to_string(event));
 }
 
 static void on_secret_value_changed(vir_connect *conn, vir_secret *secret, void *opaque)
 {
     (void)conn;
-    struct event_state *s = opaque;
-    char uuid[VIR_UUID_STRING_BUFLEN], stamp[64];
-    if (!secret_event_first(s, uuid, secret))
-        return;
-    event_stamp(s, stamp);
-    vsh_print(s->ctl, "%sevent 'value-changed' for secret %s\n", stamp, uuid);
-    fflush(s->ctl->out);
-    s->count++;
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    vir_secret_get_uuid_string(secret, uuid);
+    event_print(opaque, "event 'value-changed' for secret %s\n", uuid);
 }
 
 /* secret-event's and pool-event's start, as virsh's: --list answered (*event_id -1), or the
@@ -484,29 +480,14 @@ static void on_pool_lifecycle(vir_connect *conn, vir_storage_pool *pool, int eve
 {
     (void)conn;
     (void)detail; /* always 0: virsh does not print it */
-    struct event_state *s = opaque;
-    if (!s->loop && s->count)
-        return; /* one-shot: a second event that came in the same round */
-    char stamp[64];
-    event_stamp(s, stamp);
-    vsh_print(s->ctl, "%sevent 'lifecycle' for storage pool %s: %s\n", stamp,
-              vir_storage_pool_get_name(pool), vir_storage_pool_event_to_string(event));
-    fflush(s->ctl->out);
-    s->count++;
+    event_print(opaque, "event 'lifecycle' for storage pool %s: %s\n",
+                vir_storage_pool_get_name(pool), vir_storage_pool_event_to_string(event));
 }
 
 static void on_pool_refresh(vir_connect *conn, vir_storage_pool *pool, void *opaque)
 {
     (void)conn;
-    struct event_state *s = opaque;
-    if (!s->loop && s->count)
-        return;
-    char stamp[64];
-    event_stamp(s, stamp);
-    vsh_print(s->ctl, "%sevent 'refresh' for storage pool %s\n", stamp,
-              vir_storage_pool_get_name(pool));
-    fflush(s->ctl->out);
-    s->count++;
+    event_print(opaque, "event 'refresh' for storage pool %s\n", vir_storage_pool_get_name(pool));
 }
 
 bool vsh_cmd_pool_event(struct vsh_ctl *ctl, const struct vsh_cmd *cmd)
