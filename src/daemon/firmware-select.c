@@ -182,13 +182,15 @@ static bool usable(json_object *d, const char *machine, const struct xnode *want
     return true;
 }
 
-/* The first usable descriptor's files (malloc'd), or -ENOENT. */
-static int choose(const char *machine, const struct xnode *want, char **code, char **vars)
+/* Each descriptor usable for machine and want, in precedence order, handed to take until it
+ * returns false. */
+static void scan(const char *machine, const struct xnode *want,
+                 bool (*take)(void *opaque, const char *code, const char *vars), void *opaque)
 {
     struct found *f;
     size_t n = list_descriptors(&f);
-    int r = -ENOENT;
-    for (size_t i = 0; i < n && r < 0; i++) {
+    bool more = true;
+    for (size_t i = 0; i < n && more; i++) {
         struct buf b = BUF_INIT;
         struct verr e = {0};
         if (file_read_all(f[i].path, DESCRIPTOR_MAX, &b, &e) < 0 || b.len == 0) {
@@ -203,15 +205,23 @@ static int choose(const char *machine, const struct xnode *want, char **code, ch
             continue;
         }
         const char *c, *v;
-        if (usable(d, machine, want, &c, &v)) {
-            *code = xstrdup(c);
-            *vars = xstrdup(v);
-            r = 0;
-        }
+        if (usable(d, machine, want, &c, &v))
+            more = take(opaque, c, v);
         json_object_put(d);
     }
     free_found(f, n);
-    return r;
+}
+
+struct choice {
+    char *code, *vars;
+};
+
+static bool take_first(void *opaque, const char *code, const char *vars)
+{
+    struct choice *ch = opaque;
+    ch->code = xstrdup(code);
+    ch->vars = xstrdup(vars);
+    return false;
 }
 
 static const struct xnode *os_firmware_element(const struct domain_def *def, size_t *at)
@@ -230,11 +240,13 @@ int vd_firmware_fill(struct domain_def *def, const char *nvram_dir, struct verr 
         return 0;
     size_t at = 0;
     const struct xnode *want = os_firmware_element(def, &at);
-    char *code, *vars;
-    if (choose(def->os_machine, want, &code, &vars) < 0)
+    struct choice ch = {NULL, NULL};
+    scan(def->os_machine, want, take_first, &ch);
+    if (!ch.code)
         return verr_set(err, ENOENT,
                         "operation failed: Unable to find any firmware to satisfy 'efi'");
-    def->os_loader = code;
+    char *vars = ch.vars;
+    def->os_loader = ch.code;
     xnode_free(def->os_loader_node);
     def->os_loader_node = xnode_new("loader");
     xnode_set_attr(def->os_loader_node, "readonly", "yes");
@@ -257,27 +269,17 @@ int vd_firmware_fill(struct domain_def *def, const char *nvram_dir, struct verr 
     return 0;
 }
 
+static bool take_path(void *opaque, const char *code, const char *vars)
+{
+    (void)vars;
+    buf_printf(opaque, "      <value>%s</value>\n", code);
+    return true;
+}
+
 void vd_firmware_domcaps(struct buf *b, const char *machine)
 {
-    struct found *f;
-    size_t n = list_descriptors(&f);
     struct buf paths = BUF_INIT;
-    for (size_t i = 0; i < n; i++) {
-        struct buf t = BUF_INIT;
-        struct verr e = {0};
-        if (file_read_all(f[i].path, DESCRIPTOR_MAX, &t, &e) < 0 || t.len == 0) {
-            buf_free(&t);
-            continue;
-        }
-        buf_append(&t, "", 1);
-        json_object *d = json_tokener_parse((const char *)t.data);
-        buf_free(&t);
-        const char *c, *v;
-        if (d && usable(d, machine, NULL, &c, &v))
-            buf_printf(&paths, "      <value>%s</value>\n", c);
-        json_object_put(d);
-    }
-    free_found(f, n);
+    scan(machine, NULL, take_path, &paths);
     if (paths.len)
         buf_printf(b, "    <enum name='firmware'>\n      <value>efi</value>\n    </enum>\n");
     else
