@@ -99,7 +99,7 @@ static size_t huge_sizes(unsigned long long *sizes, size_t max)
     return n;
 }
 
-void vd_caps_pages(struct buf *x, const char *indent, int node)
+void vd_caps_pages(struct buf *x, const char *indent, int node, unsigned long long total_kib)
 {
     unsigned long long sizes[16];
     size_t n = huge_sizes(sizes, 16);
@@ -111,25 +111,9 @@ void vd_caps_pages(struct buf *x, const char *indent, int node)
         return;
     }
     /* the base pages: the node's MemTotal in pages, as libvirt counts them */
-    char path[160], line[256];
-    unsigned long long total = 0;
-    snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/meminfo", node);
-    FILE *f = fopen(path, "re");
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "Node %*d MemTotal: %llu kB", &total) == 1)
-            break;
-    if (f)
-        fclose(f);
-    if (!f) { /* no NUMA in the kernel: the machine's */
-        f = fopen("/proc/meminfo", "re");
-        while (f && fgets(line, sizeof(line), f))
-            if (sscanf(line, "MemTotal: %llu kB", &total) == 1)
-                break;
-        if (f)
-            fclose(f);
-    }
+    char path[160];
     buf_printf(x, "%s<pages unit='KiB' size='%ld'>%llu</pages>\n", indent, base,
-               base > 0 ? total / (unsigned long long)base : 0);
+               base > 0 ? total_kib / (unsigned long long)base : 0);
     for (size_t i = 0; i < n; i++) {
         char v[64];
         snprintf(path, sizeof(path),

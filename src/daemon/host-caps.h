@@ -18,9 +18,9 @@ void vd_caps_host_uuid(struct buf *x);
  * (has_invtsc), as libvirt. */
 void vd_caps_tsc_counter(struct buf *x, const char *indent, int has_invtsc);
 /* <pages unit='KiB' size='N'/> for the base page and every huge page size the kernel has
- * (node < 0), or with the node's free-or-total page counts as libvirt's cells show them
- * (node >= 0: 4 KiB pages of MemTotal, nr_hugepages of each size). */
-void vd_caps_pages(struct buf *x, const char *indent, int node);
+ * (node < 0), or with the node's page counts as libvirt's cells show them (node >= 0: its
+ * MemTotal, total_kib, in base pages; nr_hugepages of each size). */
+void vd_caps_pages(struct buf *x, const char *indent, int node, unsigned long long total_kib);
 /* <distances> of a NUMA node (/sys/devices/system/node/nodeN/distance), nothing without. */
 void vd_caps_distances(struct buf *x, const char *indent, int node);
 /* <power_management/>, <iommu support=/>, <migration_features> (live, tcp). */

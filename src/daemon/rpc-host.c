@@ -244,7 +244,7 @@ static void topology_xml(struct buf *x)
                      "        <cell id='%d'>\n          <memory unit='KiB'>%llu</memory>\n",
                      nids ? ids[i] : 0, kib);
         buf_append(x, line, (size_t)n);
-        vd_caps_pages(x, "          ", nids ? ids[i] : 0);
+        vd_caps_pages(x, "          ", nids ? ids[i] : 0, kib);
         vd_caps_distances(x, "          ", nids ? ids[i] : 0);
         topology_cpus(x, bits, count);
         buf_append(x, "        </cell>\n", 16);
@@ -353,7 +353,7 @@ static void host_cpu_xml(struct buf *x, const char *arch)
     if (features.len)
         buf_append(x, features.data, features.len);
     buf_free(&features);
-    vd_caps_pages(x, "      ", -1);
+    vd_caps_pages(x, "      ", -1, 0);
     buf_append(x, "    </cpu>\n", 11);
 }
 
